@@ -1,0 +1,679 @@
+//! `cargo xtask`: build, test, demo and benchmark mio-named-pipes on Linux.
+//!
+//! The crate's code is Windows-only. Here it is built for
+//! `x86_64-pc-windows-gnu` with mingw and run under Wine. `setup` installs
+//! what a fresh Debian 12 machine lacks; every other command runs it first,
+//! so `cargo xtask demo` and `cargo xtask test` need nothing else.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{self, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod summary;
+
+use summary::TestCounts;
+
+/// The target the tests run on, under Wine.
+const GNU: &str = "x86_64-pc-windows-gnu";
+/// Targets that are only type-checked: they catch code that builds with mingw only.
+/// On aarch64 the check leaves out the `mio-06` feature: mio 0.6 depends on
+/// winapi 0.2, which does not build for aarch64 at all.
+const CHECK_ONLY: [(&str, &str, &[&str]); 2] = [
+    ("check (x86_64-msvc)", "x86_64-pc-windows-msvc", &[]),
+    (
+        "check (aarch64-msvc)",
+        "aarch64-pc-windows-msvc",
+        &["--no-default-features"],
+    ),
+];
+/// The library package.
+const LIB: &str = "mio-named-pipes";
+/// The benchmark package.
+const BENCH: &str = "mio-named-pipes-bench";
+/// Debian packages every mode needs: the mingw linker and Wine.
+const APT_ALWAYS: [&str; 2] = ["gcc-mingw-w64-x86-64", "wine64"];
+/// Debian's Rust toolchain, used when rustup cannot install the Windows targets.
+const APT_DEBIAN_RUST: [&str; 5] = [
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "rust-web-clippy",
+    "rustfmt-web",
+];
+/// Default time limit for one test binary under Wine, in seconds.
+const DEFAULT_WINE_TIMEOUT: u64 = 600;
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let rest = args.get(1..).unwrap_or(&[]).to_vec();
+    let result = match cmd {
+        "setup" => setup(true).map(|_| ()),
+        "test" => test(),
+        "demo" => demo(&rest),
+        "bench" => bench(&rest),
+        "wine-run" => wine_run(&rest),
+        "help" | "--help" | "-h" => {
+            print!("{}", HELP);
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e}");
+        process::exit(1);
+    }
+}
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  setup   make this machine able to build for x86_64-pc-windows-gnu and run it under Wine
+  test    everything that must stay green: fmt, clippy, native tests, MSVC checks, docs,
+          and the whole test suite under Wine
+  demo    run the echo server example under Wine
+  bench   run the benchmarks under Wine (arguments are passed to the benchmark)
+
+Environment:
+  XTASK_TOOLCHAIN=rustup|debian   force a toolchain (default: rustup if it has the targets)
+  XTASK_WINE_TIMEOUT=SECONDS      time limit per test binary under Wine (default 600)
+";
+
+/// Which Rust toolchain builds for Windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Toolchain {
+    /// rustup's toolchain with the Windows targets' prebuilt std.
+    Rustup,
+    /// Debian's `rustc-web`, building std from source (`-Zbuild-std`).
+    Debian,
+}
+
+/// Everything needed to run cargo for Windows.
+struct WinEnv {
+    root: PathBuf,
+    toolchain: Toolchain,
+    prefix: PathBuf,
+}
+
+fn root() -> PathBuf {
+    let manifest = env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let xtask = manifest.unwrap_or_else(|| env::current_dir().expect("current directory"));
+    xtask.parent().map(Path::to_path_buf).unwrap_or(xtask)
+}
+
+// ---------------------------------------------------------------- setup
+
+fn setup(loud: bool) -> Result<WinEnv> {
+    let root = root();
+    let mut apt = Apt::default();
+    apt.ensure(&APT_ALWAYS)?;
+    let toolchain = choose_toolchain()?;
+    if toolchain == Toolchain::Debian {
+        apt.ensure(&APT_DEBIAN_RUST)?;
+    }
+    let prefix = root.join("target").join("wine");
+    ensure_prefix(&prefix)?;
+    ensure_shim(&root, &prefix)?;
+    if loud || apt.installed_any {
+        println!(
+            "xtask: ready to build for {GNU} with the {toolchain:?} toolchain; Wine prefix {}",
+            prefix.display()
+        );
+    }
+    Ok(WinEnv {
+        root,
+        toolchain,
+        prefix,
+    })
+}
+
+#[derive(Default)]
+struct Apt {
+    updated: bool,
+    installed_any: bool,
+}
+
+impl Apt {
+    fn missing(pkgs: &[&str]) -> Vec<String> {
+        pkgs.iter()
+            .filter(|p| {
+                let out = Command::new("dpkg-query")
+                    .args(["-W", "-f=${Status}", p])
+                    .stderr(Stdio::null())
+                    .output();
+                !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+            })
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    fn ensure(&mut self, pkgs: &[&str]) -> Result<()> {
+        let missing = Self::missing(pkgs);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        println!("xtask: installing Debian packages: {}", missing.join(" "));
+        let sudo = !is_root();
+        if !self.updated {
+            run_quiet(apt_cmd(sudo, &["update", "-qq"]), "apt-get update")?;
+            self.updated = true;
+        }
+        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        args.extend(missing.iter().map(String::as_str));
+        run_quiet(apt_cmd(sudo, &args), "apt-get install")?;
+        self.installed_any = true;
+        Ok(())
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn apt_cmd(sudo: bool, args: &[&str]) -> Command {
+    let mut c = if sudo {
+        let mut c = Command::new("sudo");
+        c.arg("apt-get");
+        c
+    } else {
+        Command::new("apt-get")
+    };
+    c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    c
+}
+
+fn choose_toolchain() -> Result<Toolchain> {
+    match env::var("XTASK_TOOLCHAIN").as_deref() {
+        Ok("debian") => return Ok(Toolchain::Debian),
+        Ok("rustup") => {
+            return if rustup_targets(true) {
+                Ok(Toolchain::Rustup)
+            } else {
+                Err("XTASK_TOOLCHAIN=rustup, but rustup cannot install the Windows targets".into())
+            }
+        }
+        Ok(other) => {
+            return Err(format!(
+                "XTASK_TOOLCHAIN must be `rustup` or `debian`, not `{other}`"
+            ))
+        }
+        Err(_) => {}
+    }
+    if rustup_targets(!apt_has_debian_rust()) {
+        Ok(Toolchain::Rustup)
+    } else {
+        Ok(Toolchain::Debian)
+    }
+}
+
+fn apt_has_debian_rust() -> bool {
+    Apt::missing(&APT_DEBIAN_RUST).is_empty()
+}
+
+/// True when rustup has (or, with `install`, could add) every Windows target.
+fn rustup_targets(install: bool) -> bool {
+    let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        return false;
+    };
+    let have = String::from_utf8_lossy(&out.stdout).to_string();
+    let missing: Vec<&str> = std::iter::once(GNU)
+        .chain(CHECK_ONLY.iter().map(|c| c.1))
+        .filter(|t| !have.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if !install {
+        return false;
+    }
+    println!(
+        "xtask: adding rust targets with rustup: {}",
+        missing.join(" ")
+    );
+    let ok = Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        println!(
+            "xtask: rustup could not add them; using Debian's Rust toolchain with -Zbuild-std"
+        );
+    }
+    ok
+}
+
+fn wine_cmd(prefix: &Path, program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.env("WINEPREFIX", prefix).env("WINEDEBUG", "-all");
+    c
+}
+
+fn ensure_prefix(prefix: &Path) -> Result<()> {
+    if prefix.join("system.reg").exists() {
+        return Ok(());
+    }
+    println!(
+        "xtask: creating the Wine prefix {} (once, a few seconds)",
+        prefix.display()
+    );
+    fs::create_dir_all(prefix).map_err(|e| format!("creating {}: {e}", prefix.display()))?;
+    let mut c = wine_cmd(prefix, "wine");
+    c.args(["wineboot", "--init"]);
+    run_quiet(c, "wineboot --init")?;
+    let mut w = wine_cmd(prefix, "wineserver");
+    w.arg("-w");
+    run_quiet(w, "wineserver -w")?;
+    if !prefix.join("system.reg").exists() {
+        return Err(format!(
+            "Wine did not create its prefix at {}",
+            prefix.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Wine 8 lacks bcryptprimitives.dll (imported by every Rust >= 1.78 binary):
+/// build the shim from `xtask/shim` and put it in the prefix's system32,
+/// unless this Wine ships the DLL itself.
+fn ensure_shim(root: &Path, prefix: &Path) -> Result<()> {
+    let system32 = prefix.join("drive_c/windows/system32");
+    let dest = system32.join("bcryptprimitives.dll");
+    if let Ok(existing) = fs::read(&dest) {
+        if contains(&existing, b"Wine placeholder DLL") {
+            return Ok(()); // Wine has a builtin bcryptprimitives.dll.
+        }
+    }
+    let src = root.join("xtask/shim/bcryptprimitives.c");
+    let def = root.join("xtask/shim/bcryptprimitives.def");
+    let out_dir = root.join("target/xtask");
+    let built = out_dir.join("bcryptprimitives.dll");
+    let stale = match (fs::metadata(&built), fs::metadata(&src)) {
+        (Ok(b), Ok(s)) => b.modified().ok() < s.modified().ok(),
+        _ => true,
+    };
+    if stale {
+        fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+        let mut c = Command::new("x86_64-w64-mingw32-gcc");
+        c.args(["-O2", "-shared", "-s", "-o"])
+            .arg(&built)
+            .arg(&src)
+            .arg(&def)
+            .arg("-lbcrypt");
+        run_quiet(c, "building the bcryptprimitives.dll shim")?;
+    }
+    let new = fs::read(&built).map_err(|e| e.to_string())?;
+    if fs::read(&dest).ok().as_deref() != Some(&new[..]) {
+        fs::write(&dest, &new).map_err(|e| format!("installing {}: {e}", dest.display()))?;
+    }
+    Ok(())
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------- cargo
+
+impl WinEnv {
+    /// `cargo <sub> <args> --target <target>` for a Windows target.
+    fn cargo(&self, sub: &str, target: &str) -> Command {
+        let mut c = match self.toolchain {
+            Toolchain::Rustup => {
+                let mut c = Command::new(native_cargo());
+                c.arg(sub);
+                c
+            }
+            Toolchain::Debian => {
+                let mut c = Command::new("/usr/bin/cargo");
+                for var in [
+                    "RUSTC",
+                    "RUSTDOC",
+                    "RUSTUP_TOOLCHAIN",
+                    "CARGO",
+                    "RUSTC_WRAPPER",
+                ] {
+                    c.env_remove(var);
+                }
+                let path = env::var_os("PATH").unwrap_or_default();
+                let mut p = OsString::from("/usr/bin:");
+                p.push(path);
+                c.env("PATH", p)
+                    .env("RUSTC_BOOTSTRAP", "1")
+                    .env("CARGO_TARGET_DIR", self.root.join("target/debian"));
+                c.arg(sub).arg("-Zbuild-std");
+                c
+            }
+        };
+        let runner = format!("{} wine-run", current_exe().display());
+        c.current_dir(&self.root)
+            .args(["--target", target])
+            .env(
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+                "x86_64-w64-mingw32-gcc",
+            )
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", runner)
+            .env("WINEPREFIX", &self.prefix)
+            .env("WINEDEBUG", "-all");
+        c
+    }
+
+    /// Keeps one wineserver alive for the whole run, so that test binaries
+    /// do not each pay for a server start; stopped when dropped.
+    fn wineserver(&self) -> WineServer {
+        let mut c = wine_cmd(&self.prefix, "wineserver");
+        c.arg("-p");
+        let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        WineServer {
+            prefix: self.prefix.clone(),
+        }
+    }
+}
+
+struct WineServer {
+    prefix: PathBuf,
+}
+
+impl Drop for WineServer {
+    fn drop(&mut self) {
+        let mut c = wine_cmd(&self.prefix, "wineserver");
+        let _ = c
+            .arg("-k")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn native_cargo() -> OsString {
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn native(args: &[&str]) -> Command {
+    let mut c = Command::new(native_cargo());
+    c.args(args).current_dir(root());
+    c
+}
+
+fn current_exe() -> PathBuf {
+    env::current_exe().expect("path of the xtask binary")
+}
+
+fn run_quiet(mut c: Command, what: &str) -> Result<()> {
+    let out = c
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Runs `c`, echoing its standard output line by line, and returns that output.
+fn run_tee(mut c: Command) -> Result<(ExitStatus, String)> {
+    c.stdout(Stdio::piped());
+    let mut child = c
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", c.get_program()))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut all = String::new();
+    let mut out = std::io::stdout();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "{line}");
+        all.push_str(&line);
+        all.push('\n');
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    Ok((status, all))
+}
+
+// ---------------------------------------------------------------- test
+
+struct Step {
+    name: &'static str,
+    secs: f64,
+    note: String,
+}
+
+fn test() -> Result<()> {
+    let started = Instant::now();
+    let mut steps: Vec<Step> = Vec::new();
+    let result = test_steps(&mut steps);
+    println!("\n==== cargo xtask test: summary");
+    for s in &steps {
+        println!("{:<28} {:>7.1}s  {}", s.name, s.secs, s.note);
+    }
+    println!("{:<28} {:>7.1}s", "total", started.elapsed().as_secs_f64());
+    result
+}
+
+fn step(
+    steps: &mut Vec<Step>,
+    name: &'static str,
+    f: impl FnOnce() -> Result<String>,
+) -> Result<()> {
+    println!("\n==== {name}");
+    let t = Instant::now();
+    let r = f();
+    let secs = t.elapsed().as_secs_f64();
+    match r {
+        Ok(note) => {
+            steps.push(Step {
+                name,
+                secs,
+                note: format!("ok {note}"),
+            });
+            Ok(())
+        }
+        Err(e) => {
+            steps.push(Step {
+                name,
+                secs,
+                note: "FAILED".into(),
+            });
+            Err(format!("step `{name}` failed: {e}"))
+        }
+    }
+}
+
+fn status_ok(c: Command) -> Result<String> {
+    let (status, _) = run_tee(c)?;
+    if status.success() {
+        Ok(String::new())
+    } else {
+        Err(format!("exited with {status}"))
+    }
+}
+
+fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
+    let mut winenv = None;
+    step(steps, "setup", || {
+        winenv = Some(setup(false)?);
+        Ok(String::new())
+    })?;
+    let w = winenv.expect("set by the setup step");
+
+    step(steps, "rustfmt --check", || {
+        status_ok(native(&["fmt", "--all", "--", "--check"]))
+    })?;
+    step(steps, "clippy (native)", || {
+        status_ok(native(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step(steps, "clippy (windows-gnu)", || {
+        let mut c = w.cargo("clippy", GNU);
+        c.args([
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        status_ok(c)?;
+        // The crate without its mio 0.6 integration must build too.
+        let mut c = w.cargo("clippy", GNU);
+        c.args([
+            "-p",
+            LIB,
+            "--no-default-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        status_ok(c)
+    })?;
+    step(steps, "native tests", || {
+        let (status, out) = run_tee(native(&["test", "--workspace"]))?;
+        let counts = TestCounts::parse(&out);
+        if !status.success() {
+            return Err(format!("exited with {status}"));
+        }
+        Ok(counts.to_string())
+    })?;
+    for (name, target, extra) in CHECK_ONLY {
+        step(steps, name, || {
+            let mut c = w.cargo("check", target);
+            c.args(["-p", LIB, "--lib", "--tests", "--examples"])
+                .args(extra);
+            status_ok(c)
+        })?;
+    }
+    step(steps, "doc (windows-gnu)", || {
+        let mut c = w.cargo("doc", GNU);
+        c.args(["-p", LIB, "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        status_ok(c)
+    })?;
+    step(steps, "tests under Wine", || {
+        let _server = w.wineserver();
+        let mut c = w.cargo("test", GNU);
+        c.args(["-p", LIB]);
+        let (status, out) = run_tee(c)?;
+        let counts = TestCounts::parse(&out);
+        println!("{counts}");
+        if !status.success() {
+            return Err(format!("exited with {status}; {counts}"));
+        }
+        if counts.passed == 0 {
+            return Err("no test ran under Wine".into());
+        }
+        Ok(counts.to_string())
+    })?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- demo, bench
+
+fn demo(args: &[String]) -> Result<()> {
+    let w = setup(false)?;
+    let _server = w.wineserver();
+    let mut c = w.cargo("run", GNU);
+    c.args(["-p", LIB, "--release", "--example", "echo", "--"])
+        .args(args);
+    let status = c.status().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the echo example exited with {status}"))
+    }
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let w = setup(false)?;
+    let _server = w.wineserver();
+    let mut c = w.cargo("run", GNU);
+    c.args(["-p", BENCH, "--release", "--"]).args(args);
+    // A benchmark may legitimately run longer than a test binary.
+    c.env(
+        "XTASK_WINE_TIMEOUT",
+        env::var("XTASK_WINE_TIMEOUT").unwrap_or_else(|_| "3600".into()),
+    );
+    let status = c.status().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the benchmark exited with {status}"))
+    }
+}
+
+// ---------------------------------------------------------------- runner
+
+/// Cargo's runner for the Windows target: runs one binary under Wine with a
+/// time limit, so that a hung test fails, names its binary, and never hangs CI.
+fn wine_run(args: &[String]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+
+    let (exe, rest) = args
+        .split_first()
+        .ok_or("wine-run needs the path of an .exe")?;
+    let limit = match env::var("XTASK_WINE_TIMEOUT") {
+        Ok(s) => s.parse::<u64>().map_err(|_| {
+            format!("XTASK_WINE_TIMEOUT must be a whole number of seconds, not `{s}`")
+        })?,
+        Err(_) => DEFAULT_WINE_TIMEOUT,
+    };
+    let name = Path::new(exe)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut child = Command::new("wine")
+        .arg(exe)
+        .args(rest)
+        .env(
+            "WINEDEBUG",
+            env::var("WINEDEBUG").unwrap_or_else(|_| "-all".into()),
+        )
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start wine: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(limit);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            process::exit(status.code().unwrap_or(1));
+        }
+        if Instant::now() >= deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            eprintln!(
+                "\nxtask: TIMEOUT: {name} ran longer than {limit} s under Wine and was killed"
+            );
+            process::exit(124);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}

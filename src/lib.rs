@@ -1,5 +1,36 @@
 //! Asynchronous Windows named pipes for [mio] 0.6.
 //!
-//! This crate compiles on every platform; its content exists on Windows only.
+//! Windows named pipes do their I/O through IOCP, a *completion* model: the
+//! kernel is handed a buffer and says when it is done. mio is a *readiness*
+//! model: it says when an operation would not block. This crate bridges the
+//! two with internal buffering. [`NamedPipe`] implements [`Read`] and
+//! [`Write`] (also for `&NamedPipe`) and `mio::Evented`; a server instance
+//! [`connect`](NamedPipe::connect)s a client and reports it as a writable
+//! event, and [`disconnect`](NamedPipe::disconnect)s it to serve the next.
+//! Clients are opened with [`std::fs::OpenOptions`] and
+//! `FILE_FLAG_OVERLAPPED`, then adopted with
+//! [`FromRawHandle`](std::os::windows::io::FromRawHandle).
+//!
+//! Until a pipe is registered with a `Poll`, every I/O call returns
+//! `WouldBlock`.
+//!
+//! This crate compiles on every platform; its content exists on Windows
+//! only. The `mio-06` feature (on by default) carries the mio 0.6
+//! integration.
 //!
 //! [mio]: https://docs.rs/mio/0.6
+//! [`Read`]: std::io::Read
+//! [`Write`]: std::io::Write
+#![cfg_attr(not(windows), allow(dead_code))]
+
+// The engine is plain Rust: it is built on Windows, and natively for its tests.
+#[cfg(any(windows, test))]
+mod engine;
+#[cfg(windows)]
+mod sys;
+
+#[cfg(all(windows, feature = "mio-06"))]
+mod named_pipe;
+
+#[cfg(all(windows, feature = "mio-06"))]
+pub use named_pipe::NamedPipe;

@@ -1,0 +1,800 @@
+//! The engine: every decision of a named pipe, as plain Rust.
+//!
+//! Windows completes pipe I/O through IOCP; mio wants readiness. The engine
+//! holds the state of connect, read and write, decides which operation to
+//! issue next and which readiness to report, and never calls the OS itself:
+//! it asks a [`Kernel`] to start operations and is told of their completions
+//! through [`Engine::complete`]. The Win32 layer implements [`Kernel`] with
+//! real overlapped calls; the tests implement it with a simulated pipe in
+//! which every call can fail and completions arrive in any order.
+//!
+//! Buffers move by value: a read or write buffer belongs to the kernel from
+//! [`Kernel::start_read`]/[`Kernel::start_write`] until it comes back with
+//! the outcome, so the engine can never touch memory the OS may still write.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem;
+
+pub(crate) mod table;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+use table::{verdict, OpKind, Verdict};
+
+/// The smallest read buffer, and the one an idle pipe keeps pending.
+pub(crate) const MIN_READ: usize = 4 * 1024;
+/// The largest byte-mode read: reads grow towards it while data streams.
+pub(crate) const MAX_READ: usize = 1024 * 1024;
+/// How many bytes `write` accepts while a write is in flight, before it
+/// reports `WouldBlock`.
+pub(crate) const WRITE_QUEUE: usize = 1024 * 1024;
+/// At most this many messages wait behind a write in flight.
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
+/// Write buffers up to this size are kept for reuse; larger ones are freed
+/// once written, so an idle pipe pins no large buffer.
+const KEEP_WRITE_BUFFER: usize = 64 * 1024;
+/// A read loop that keeps finishing at once with nothing read gives up after this many.
+const MAX_EMPTY_READS: usize = 1024;
+
+/// The outcome of one operation: bytes transferred, and the error if it failed.
+///
+/// A message read that fills its buffer fails with `ERROR_MORE_DATA` and still
+/// transferred bytes, so both are kept.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// Bytes transferred (appended to a read buffer by the kernel).
+    pub(crate) bytes: usize,
+    /// The error, if the operation did not succeed.
+    pub(crate) error: Option<io::Error>,
+}
+
+impl Outcome {
+    /// A success that moved `bytes`.
+    #[cfg(test)]
+    pub(crate) fn ok(bytes: usize) -> Outcome {
+        Outcome { bytes, error: None }
+    }
+
+    /// A failure.
+    pub(crate) fn err(error: io::Error) -> Outcome {
+        Outcome {
+            bytes: 0,
+            error: Some(error),
+        }
+    }
+}
+
+/// What became of a request to start an operation.
+#[derive(Debug)]
+pub(crate) enum Start<Op, B> {
+    /// The operation is in flight: the kernel keeps the buffer, and the
+    /// outcome arrives later through [`Engine::complete`] with this `Op`.
+    Pending(Op),
+    /// The operation finished (or failed) at once; no completion will follow.
+    /// For reads, the bytes read were appended to the buffer.
+    Done(B, Outcome),
+}
+
+/// What `PeekNamedPipe` says is waiting to be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Peek {
+    /// All bytes waiting in the pipe.
+    pub(crate) available: usize,
+    /// In message read mode, the bytes left of the message being read.
+    pub(crate) message_left: usize,
+}
+
+/// The operations the engine asks of the OS.
+///
+/// Every method but `close` may be called only before `close`; the engine
+/// guarantees it.
+pub(crate) trait Kernel {
+    /// Identifies one operation in flight.
+    type Op: PartialEq;
+    /// Starts `ConnectNamedPipe`.
+    fn start_connect(&mut self) -> Start<Self::Op, ()>;
+    /// Starts a `ReadFile` into `buf`'s spare capacity (after its contents).
+    fn start_read(&mut self, buf: Vec<u8>) -> Start<Self::Op, Vec<u8>>;
+    /// Starts a `WriteFile` of all of `buf`.
+    fn start_write(&mut self, buf: Vec<u8>) -> Start<Self::Op, Vec<u8>>;
+    /// Asks the OS to cancel `op` (`CancelIoEx`); its completion still follows.
+    fn cancel(&mut self, op: &Self::Op);
+    /// `DisconnectNamedPipe`.
+    fn disconnect(&mut self) -> io::Result<()>;
+    /// `PeekNamedPipe`; `None` if it failed.
+    fn peek(&mut self) -> Option<Peek>;
+    /// Closes the handle. Called once, last.
+    fn close(&mut self);
+}
+
+/// The readiness the engine reports to the event loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    /// A read, `recv_msg` or error report would not block.
+    pub(crate) readable: bool,
+    /// A write would be accepted, or a connect finished, or an error waits.
+    pub(crate) writable: bool,
+}
+
+/// How this end of the pipe transfers data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Framing {
+    /// The handle is in message read mode: one read never spans two messages.
+    pub(crate) message_reads: bool,
+    /// The pipe is of message type: every `WriteFile` is one message, so
+    /// writes are never coalesced.
+    pub(crate) message_writes: bool,
+}
+
+/// Where the connection with the other end stands.
+#[derive(Debug)]
+enum Conn<Op> {
+    /// Connected to the other end, as far as the engine knows: clients, and
+    /// servers once a connect finished. Handles from `from_raw_handle` start here.
+    Connected,
+    /// A server instance with no client: new, or after `disconnect`, or
+    /// after a read or write reported `ERROR_PIPE_LISTENING`.
+    Listening,
+    /// `ConnectNamedPipe` is in flight.
+    Connecting(Op),
+}
+
+/// The read side.
+#[derive(Debug)]
+enum ReadState<Op> {
+    /// Nothing buffered and no read in flight.
+    Idle,
+    /// A read is in flight; the kernel owns its buffer.
+    Pending(Op),
+    /// Bytes to hand out, `buf[pos..]`: in message read mode, the rest of
+    /// exactly one whole message.
+    Ready {
+        /// The data.
+        buf: Vec<u8>,
+        /// How much of `buf` was handed out already.
+        pos: usize,
+    },
+    /// The other end has gone: reads return `Ok(0)` until a `disconnect`.
+    Eof,
+    /// A read failed; the error is handed out once, then reading resumes.
+    Failed(io::Error),
+}
+
+/// The write side.
+#[derive(Debug)]
+struct WriteState<Op> {
+    /// The write in flight; the kernel owns its buffer.
+    inflight: Option<Op>,
+    /// Byte mode: bytes accepted while a write was in flight, sent next in one write.
+    queue: Vec<u8>,
+    /// Message mode: whole messages accepted while a write was in flight.
+    messages: VecDeque<Vec<u8>>,
+    /// Bytes in `messages`.
+    message_bytes: usize,
+    /// A write of accepted data failed; reported by the next `write` or `flush`.
+    error: Option<io::Error>,
+    /// `flush` returned `WouldBlock`: writable stays off until everything is
+    /// written, so that the end of the flush is an edge the event loop sees.
+    flush_waiting: bool,
+    /// A buffer kept for the next write.
+    spare: Vec<u8>,
+}
+
+impl<Op> WriteState<Op> {
+    fn new() -> Self {
+        WriteState {
+            inflight: None,
+            queue: Vec::new(),
+            messages: VecDeque::new(),
+            message_bytes: 0,
+            error: None,
+            flush_waiting: false,
+            spare: Vec::new(),
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.queue.len() + self.message_bytes
+    }
+
+    fn has_room(&self) -> bool {
+        self.inflight.is_none()
+            || (self.queued() < WRITE_QUEUE && self.messages.len() < MAX_QUEUED_MESSAGES)
+    }
+
+    fn idle(&self) -> bool {
+        self.inflight.is_none() && self.queued() == 0
+    }
+
+    /// Drops everything accepted but not yet written.
+    fn discard(&mut self) {
+        self.queue.clear();
+        self.messages.clear();
+        self.message_bytes = 0;
+    }
+}
+
+/// The state machine of one pipe handle.
+#[derive(Debug)]
+pub(crate) struct Engine<Op> {
+    framing: Framing,
+    /// Associated with an event loop: until then every I/O call would block.
+    registered: bool,
+    /// The user's `NamedPipe` is gone; only pending writes still matter.
+    dropped: bool,
+    /// The handle was closed or given away: no kernel call may follow.
+    closed: bool,
+    conn: Conn<Op>,
+    read: ReadState<Op>,
+    write: WriteState<Op>,
+    /// A connect failed in the background; `connect` or `take_error` reports it.
+    connect_error: Option<io::Error>,
+    /// The last read filled its buffer: data is streaming, so size the next
+    /// read from what `PeekNamedPipe` says is waiting.
+    streaming: bool,
+    /// A read buffer kept for the next read.
+    spare_read: Vec<u8>,
+}
+
+fn would_block() -> io::Error {
+    io::ErrorKind::WouldBlock.into()
+}
+
+fn other_error(what: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::Other, what)
+}
+
+impl<Op: PartialEq> Engine<Op> {
+    /// An engine for a handle whose peer may already be connected (clients,
+    /// and handles from `from_raw_handle`).
+    pub(crate) fn connected(framing: Framing) -> Self {
+        Self::new(framing, Conn::Connected)
+    }
+
+    /// An engine for a new server instance, waiting for `connect`.
+    pub(crate) fn listening(framing: Framing) -> Self {
+        Self::new(framing, Conn::Listening)
+    }
+
+    fn new(framing: Framing, conn: Conn<Op>) -> Self {
+        Engine {
+            framing,
+            registered: false,
+            dropped: false,
+            closed: false,
+            conn,
+            read: ReadState::Idle,
+            write: WriteState::new(),
+            connect_error: None,
+            streaming: false,
+            spare_read: Vec::new(),
+        }
+    }
+
+    /// The handle is now associated with an event loop: start reading.
+    pub(crate) fn register<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if self.closed {
+            return;
+        }
+        self.registered = true;
+        self.kick_read(k);
+    }
+
+    /// Whether the engine was registered.
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// The readiness to report now.
+    pub(crate) fn readiness(&self) -> Readiness {
+        if !self.registered || self.dropped || self.closed {
+            return Readiness::default();
+        }
+        let readable = matches!(
+            self.read,
+            ReadState::Ready { .. } | ReadState::Eof | ReadState::Failed(_)
+        );
+        let writable = self.write.error.is_some()
+            || self.connect_error.is_some()
+            || (matches!(self.conn, Conn::Connected)
+                && self.write.has_room()
+                && !self.write.flush_waiting);
+        Readiness { readable, writable }
+    }
+
+    // ------------------------------------------------------------ connect
+
+    /// `NamedPipe::connect`.
+    pub(crate) fn connect<K: Kernel<Op = Op>>(&mut self, k: &mut K) -> io::Result<()> {
+        if !self.registered || self.closed {
+            return Err(would_block());
+        }
+        if let Some(e) = self.connect_error.take() {
+            return Err(e);
+        }
+        match self.conn {
+            Conn::Connected => Ok(()),
+            Conn::Connecting(_) => Err(would_block()),
+            Conn::Listening => match k.start_connect() {
+                Start::Pending(op) => {
+                    self.conn = Conn::Connecting(op);
+                    Err(would_block())
+                }
+                Start::Done((), outcome) => {
+                    self.on_connect(k, outcome);
+                    match self.connect_error.take() {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    }
+                }
+            },
+        }
+    }
+
+    fn on_connect<K: Kernel<Op = Op>>(&mut self, k: &mut K, outcome: Outcome) {
+        match verdict(OpKind::Connect, outcome.error.as_ref()) {
+            Verdict::Connected => {
+                self.conn = Conn::Connected;
+                self.kick_read(k);
+            }
+            _ => {
+                self.conn = Conn::Listening;
+                self.connect_error = outcome.error;
+            }
+        }
+    }
+
+    /// `NamedPipe::disconnect`: ends the connection and forgets everything of it.
+    pub(crate) fn disconnect<K: Kernel<Op = Op>>(&mut self, k: &mut K) -> io::Result<()> {
+        if self.closed {
+            return Err(other_error("the pipe handle is closed"));
+        }
+        k.disconnect()?;
+        self.forget_ops(k);
+        self.conn = Conn::Listening;
+        self.read = ReadState::Idle;
+        self.write.discard();
+        self.write.error = None;
+        self.write.flush_waiting = false;
+        self.connect_error = None;
+        self.streaming = false;
+        Ok(())
+    }
+
+    /// Cancels every operation in flight and stops tracking it: whatever it
+    /// completes with is ignored.
+    fn forget_ops<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if let Conn::Connecting(op) = mem::replace(&mut self.conn, Conn::Listening) {
+            k.cancel(&op);
+        }
+        if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
+            k.cancel(&op);
+        }
+        if let Some(op) = self.write.inflight.take() {
+            k.cancel(&op);
+        }
+    }
+
+    /// Takes the error of a connect or write that failed in the background.
+    pub(crate) fn take_error(&mut self) -> Option<io::Error> {
+        self.connect_error
+            .take()
+            .or_else(|| self.write.error.take())
+    }
+
+    // ------------------------------------------------------------ read
+
+    fn may_read(&self) -> bool {
+        self.registered && !self.dropped && !self.closed && matches!(self.conn, Conn::Connected)
+    }
+
+    /// Starts a read if none is in flight and nothing is buffered.
+    fn kick_read<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if !self.may_read() || !matches!(self.read, ReadState::Idle) {
+            return;
+        }
+        let want = self.next_read_size(k);
+        let mut buf = mem::take(&mut self.spare_read);
+        if buf.capacity() < want || buf.capacity() > want.max(MIN_READ) * 2 {
+            buf = Vec::with_capacity(want);
+        }
+        buf.clear();
+        self.read_into(k, buf);
+    }
+
+    fn next_read_size<K: Kernel<Op = Op>>(&mut self, k: &mut K) -> usize {
+        if !mem::take(&mut self.streaming) {
+            return MIN_READ;
+        }
+        let Some(p) = k.peek() else { return MIN_READ };
+        let waiting = if self.framing.message_reads && p.message_left > 0 {
+            p.message_left
+        } else {
+            p.available.min(MAX_READ)
+        };
+        waiting.max(MIN_READ)
+    }
+
+    /// Issues reads into `buf` until one is pending or one produced a result.
+    fn read_into<K: Kernel<Op = Op>>(&mut self, k: &mut K, mut buf: Vec<u8>) {
+        let mut empty = 0;
+        loop {
+            if buf.capacity() == buf.len() {
+                buf.reserve(MIN_READ);
+            }
+            match k.start_read(buf) {
+                Start::Pending(op) => {
+                    self.read = ReadState::Pending(op);
+                    return;
+                }
+                Start::Done(b, outcome) => match self.on_read(k, b, outcome) {
+                    Some(next) => {
+                        empty += usize::from(next.is_empty());
+                        if empty > MAX_EMPTY_READS {
+                            self.read = ReadState::Failed(other_error(
+                                "the pipe keeps finishing reads with no data",
+                            ));
+                            return;
+                        }
+                        buf = next;
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Takes in a read's outcome. Returns a buffer to read into again when
+    /// the read must go on (the rest of a message, or an empty message).
+    fn on_read<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        mut buf: Vec<u8>,
+        outcome: Outcome,
+    ) -> Option<Vec<u8>> {
+        self.read = ReadState::Idle;
+        match verdict(OpKind::Read, outcome.error.as_ref()) {
+            Verdict::Done if buf.is_empty() => {
+                // An empty message (or an empty write on a byte pipe): not an
+                // end of file, and nothing to hand out. Read on.
+                Some(buf)
+            }
+            Verdict::Done => {
+                self.streaming = buf.len() == buf.capacity() || outcome.bytes >= MIN_READ * 4;
+                self.read = ReadState::Ready { buf, pos: 0 };
+                None
+            }
+            Verdict::MoreData => {
+                // The rest of this message follows: make room for all of it,
+                // so the message is handed out whole.
+                let left = k.peek().map(|p| p.message_left).unwrap_or(0);
+                buf.reserve(left.max(buf.len()).max(MIN_READ));
+                self.streaming = true;
+                Some(buf)
+            }
+            Verdict::EndOfFile => {
+                self.read = ReadState::Eof;
+                None
+            }
+            Verdict::Listening => {
+                self.conn = Conn::Listening;
+                self.recycle_read(buf);
+                None
+            }
+            Verdict::Connected | Verdict::Aborted | Verdict::Failed => {
+                self.recycle_read(buf);
+                self.read =
+                    ReadState::Failed(outcome.error.unwrap_or_else(|| other_error("read failed")));
+                None
+            }
+        }
+    }
+
+    fn recycle_read(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= MAX_READ && buf.capacity() > self.spare_read.capacity() {
+            buf.clear();
+            self.spare_read = buf;
+        }
+    }
+
+    /// `Read::read`: never returns bytes of two messages in one call.
+    pub(crate) fn read<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        dst: &mut [u8],
+    ) -> io::Result<usize> {
+        if dst.is_empty() {
+            return Ok(0);
+        }
+        self.take_read(k, |buf, pos| {
+            let n = (buf.len() - *pos).min(dst.len());
+            dst[..n].copy_from_slice(&buf[*pos..*pos + n]);
+            *pos += n;
+            n
+        })
+    }
+
+    /// `NamedPipe::recv_msg`: the next whole message (message read mode), or
+    /// everything buffered (byte mode), into `out`.
+    pub(crate) fn recv_msg<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        out: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        out.clear();
+        self.take_read(k, |buf, pos| {
+            if *pos == 0 {
+                // Hand the buffer itself over; the caller's (empty) one is
+                // recycled for the next read.
+                mem::swap(buf, out);
+            } else {
+                out.extend_from_slice(&buf[*pos..]);
+            }
+            *pos = buf.len();
+            out.len()
+        })
+    }
+
+    /// The common part of `read` and `recv_msg`: `copy` takes bytes out of
+    /// the ready buffer and advances its position.
+    fn take_read<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        mut copy: impl FnMut(&mut Vec<u8>, &mut usize) -> usize,
+    ) -> io::Result<usize> {
+        if !self.registered || self.closed {
+            return Err(would_block());
+        }
+        if matches!(self.read, ReadState::Idle) {
+            self.kick_read(k);
+        }
+        match mem::replace(&mut self.read, ReadState::Idle) {
+            ReadState::Ready { mut buf, mut pos } => {
+                let n = copy(&mut buf, &mut pos);
+                if pos < buf.len() {
+                    self.read = ReadState::Ready { buf, pos };
+                } else {
+                    self.recycle_read(buf);
+                    self.kick_read(k);
+                }
+                Ok(n)
+            }
+            ReadState::Eof => {
+                self.read = ReadState::Eof;
+                Ok(0)
+            }
+            ReadState::Failed(e) => {
+                self.kick_read(k);
+                Err(e)
+            }
+            other => {
+                self.read = other;
+                Err(would_block())
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ write
+
+    /// `Write::write`. Byte mode: accepts what fits, coalescing while a write
+    /// is in flight. Message mode: accepts the whole buffer as one message, or nothing.
+    pub(crate) fn write<K: Kernel<Op = Op>>(&mut self, k: &mut K, src: &[u8]) -> io::Result<usize> {
+        if !self.registered || self.closed {
+            return Err(would_block());
+        }
+        if let Some(e) = self.write.error.take() {
+            return Err(e);
+        }
+        if src.is_empty() {
+            return Ok(0);
+        }
+        if !matches!(self.conn, Conn::Connected) {
+            return Err(would_block());
+        }
+        if self.write.inflight.is_some() {
+            if !self.write.has_room() {
+                return Err(would_block());
+            }
+            if self.framing.message_writes {
+                self.write.messages.push_back(src.to_vec());
+                self.write.message_bytes += src.len();
+                return Ok(src.len());
+            }
+            let n = src.len().min(WRITE_QUEUE - self.write.queue.len());
+            self.write.queue.extend_from_slice(&src[..n]);
+            return Ok(n);
+        }
+        // Nothing in flight: write now. A failure that happens at once is
+        // reported here, and nothing counts as accepted.
+        let mut buf = mem::take(&mut self.write.spare);
+        buf.clear();
+        buf.extend_from_slice(src);
+        match k.start_write(buf) {
+            Start::Pending(op) => {
+                self.write.inflight = Some(op);
+                Ok(src.len())
+            }
+            Start::Done(buf, outcome) => match verdict(OpKind::Write, outcome.error.as_ref()) {
+                Verdict::Done => {
+                    if let Some(next) = self.finish_write(k, buf, outcome) {
+                        self.send(k, next);
+                    }
+                    Ok(src.len())
+                }
+                Verdict::Listening => {
+                    self.conn = Conn::Listening;
+                    Err(would_block())
+                }
+                _ => Err(outcome.error.unwrap_or_else(|| other_error("write failed"))),
+            },
+        }
+    }
+
+    /// Issues `buf` and, while writes finish at once, whatever was queued behind it.
+    fn send<K: Kernel<Op = Op>>(&mut self, k: &mut K, mut buf: Vec<u8>) {
+        loop {
+            match k.start_write(buf) {
+                Start::Pending(op) => {
+                    self.write.inflight = Some(op);
+                    return;
+                }
+                Start::Done(b, outcome) => match self.finish_write(k, b, outcome) {
+                    Some(next) => buf = next,
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Takes in a write's outcome; returns the next buffer to write, if any.
+    fn finish_write<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        mut buf: Vec<u8>,
+        outcome: Outcome,
+    ) -> Option<Vec<u8>> {
+        self.write.inflight = None;
+        if verdict(OpKind::Write, outcome.error.as_ref()) != Verdict::Done {
+            // Accepted data can no longer be delivered: report the error on
+            // the next write, and drop what was queued behind it.
+            self.fail_writes(
+                k,
+                outcome.error.unwrap_or_else(|| other_error("write failed")),
+            );
+            return None;
+        }
+        let written = outcome.bytes.min(buf.len());
+        if written < buf.len() {
+            if self.framing.message_writes {
+                let e = io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the pipe accepted only part of a message",
+                );
+                self.fail_writes(k, e);
+                return None;
+            }
+            // Send the rest first, then everything queued behind it.
+            buf.drain(..written);
+            buf.extend_from_slice(&self.write.queue);
+            self.write.queue.clear();
+            return Some(buf);
+        }
+        if self.framing.message_writes {
+            self.keep_write_buffer(buf);
+            if let Some(m) = self.write.messages.pop_front() {
+                self.write.message_bytes -= m.len();
+                return Some(m);
+            }
+        } else if !self.write.queue.is_empty() {
+            buf.clear();
+            return Some(mem::replace(&mut self.write.queue, buf));
+        } else {
+            self.keep_write_buffer(buf);
+        }
+        // Everything accepted is written.
+        if self.write.queue.capacity() > KEEP_WRITE_BUFFER {
+            self.write.queue = Vec::new();
+        }
+        self.write.flush_waiting = false;
+        self.close_if_done(k);
+        None
+    }
+
+    fn keep_write_buffer(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= KEEP_WRITE_BUFFER && buf.capacity() > self.write.spare.capacity() {
+            buf.clear();
+            self.write.spare = buf;
+        }
+    }
+
+    fn fail_writes<K: Kernel<Op = Op>>(&mut self, k: &mut K, e: io::Error) {
+        self.write.discard();
+        self.write.flush_waiting = false;
+        self.write.error = Some(e);
+        self.close_if_done(k);
+    }
+
+    /// `Write::flush`: `Ok` once every accepted byte was handed to the pipe;
+    /// `WouldBlock` until then, with a writable event when it happens.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.write.error.take() {
+            return Err(e);
+        }
+        if self.write.idle() {
+            return Ok(());
+        }
+        self.write.flush_waiting = true;
+        Err(would_block())
+    }
+
+    // ------------------------------------------------------------ completion, drop
+
+    /// An operation finished: `buf` is its buffer back (`None` for connects).
+    pub(crate) fn complete<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        op: &Op,
+        buf: Option<Vec<u8>>,
+        outcome: Outcome,
+    ) {
+        if matches!(&self.conn, Conn::Connecting(c) if c == op) {
+            self.conn = Conn::Listening;
+            self.on_connect(k, outcome);
+        } else if matches!(&self.read, ReadState::Pending(r) if r == op) {
+            self.read = ReadState::Idle;
+            let buf = buf.unwrap_or_default();
+            if let Some(next) = self.on_read(k, buf, outcome) {
+                if self.may_read() {
+                    self.read_into(k, next);
+                }
+            }
+        } else if self.write.inflight.as_ref() == Some(op) {
+            if let Some(next) = self.finish_write(k, buf.unwrap_or_default(), outcome) {
+                self.send(k, next);
+            }
+        }
+        // Anything else is an operation that was forgotten (cancelled by a
+        // disconnect or a drop): its outcome belongs to no one.
+    }
+
+    /// The user's `NamedPipe` was dropped: cancel reads and connects, keep
+    /// writes going until every accepted byte is written, then close.
+    pub(crate) fn drop_pipe<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if self.closed {
+            return;
+        }
+        self.dropped = true;
+        if let Conn::Connecting(op) = mem::replace(&mut self.conn, Conn::Listening) {
+            k.cancel(&op);
+        }
+        if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
+            k.cancel(&op);
+        }
+        self.spare_read = Vec::new();
+        self.close_if_done(k);
+    }
+
+    fn close_if_done<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if self.dropped && !self.closed && self.write.inflight.is_none() {
+            self.write.discard();
+            self.closed = true;
+            k.close();
+        }
+    }
+
+    /// `IntoRawHandle`: cancels everything in flight and gives the handle up
+    /// without closing it.
+    pub(crate) fn release<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if self.closed {
+            return;
+        }
+        self.forget_ops(k);
+        self.write.discard();
+        self.closed = true;
+        self.dropped = true;
+    }
+}

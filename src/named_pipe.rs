@@ -1,0 +1,313 @@
+//! The public `NamedPipe`: a thin front over the engine and the Win32 layer.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::windows::io::{AsRawHandle, FromRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
+use std::sync::Arc;
+
+use mio::windows::Binding;
+use mio::{Evented, Poll, PollOpt, Ready, Registration, Token};
+
+use crate::engine::Engine;
+use crate::sys::kernel::Shared;
+use crate::sys::pipe;
+
+/// One end of a Windows named pipe, registered with a mio 0.6 [`Poll`].
+///
+/// A `NamedPipe` is a server instance made by [`NamedPipe::new`] (or by
+/// `ServerOptions`), or any pipe handle opened with `FILE_FLAG_OVERLAPPED`
+/// and adopted with [`FromRawHandle`] — typically a client opened with
+/// [`std::fs::OpenOptions`].
+///
+/// Until it is registered with a `Poll`, every I/O call returns
+/// [`io::ErrorKind::WouldBlock`]. Once registered, it reads ahead into an
+/// internal buffer and reports readable when data, end of file or an error
+/// waits; writes are copied into an internal buffer and handed to the
+/// kernel, so a `write` returns at once, and the pipe reports writable when
+/// more would be accepted. [`Read`] and [`Write`] are implemented for
+/// `&NamedPipe` too, so one thread may read while another writes.
+///
+/// On a pipe in message read mode, a `read` never returns bytes of two
+/// messages, and [`NamedPipe::recv_msg`] returns one whole message. On a
+/// message-type pipe, each `write` sends its whole buffer as one message.
+///
+/// # Examples
+///
+/// A server and a client in one event loop:
+///
+/// ```
+/// use std::fs::OpenOptions;
+/// use std::io::{Read, Write};
+/// use std::os::windows::fs::OpenOptionsExt;
+/// use std::os::windows::io::{FromRawHandle, IntoRawHandle};
+///
+/// use mio::{Events, Poll, PollOpt, Ready, Token};
+/// use mio_named_pipes::NamedPipe;
+///
+/// # fn main() -> std::io::Result<()> {
+/// const FILE_FLAG_OVERLAPPED: u32 = 0x4000_0000;
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-{}", std::process::id());
+///
+/// let poll = Poll::new()?;
+/// let server = NamedPipe::new(&name)?;
+/// poll.register(&server, Token(0), Ready::all(), PollOpt::edge())?;
+///
+/// let file = OpenOptions::new()
+///     .read(true)
+///     .write(true)
+///     .custom_flags(FILE_FLAG_OVERLAPPED)
+///     .open(&name)?;
+/// // SAFETY: the handle was just opened with FILE_FLAG_OVERLAPPED and is owned by nothing else.
+/// let mut client = unsafe { NamedPipe::from_raw_handle(file.into_raw_handle()) };
+/// poll.register(&client, Token(1), Ready::all(), PollOpt::edge())?;
+///
+/// server.connect()?; // the client is already there
+/// client.write_all(b"ping")?;
+///
+/// let mut events = mio::Events::with_capacity(16);
+/// let mut got = Vec::new();
+/// while got.len() < 4 {
+///     poll.poll(&mut events, None)?;
+///     let mut buf = [0u8; 16];
+///     match (&server).read(&mut buf) {
+///         Ok(n) => got.extend_from_slice(&buf[..n]),
+///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// assert_eq!(got, b"ping");
+/// # Ok(())
+/// # }
+/// ```
+pub struct NamedPipe {
+    shared: Arc<Shared>,
+    registration: Registration,
+    binding: Binding,
+}
+
+impl NamedPipe {
+    /// Creates a server instance of the pipe named `addr` (`\\.\pipe\name`):
+    /// duplex, byte mode, overlapped, with 64 KiB buffers each way and no
+    /// limit on instances. It must be the first instance of its name
+    /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so no other process can have
+    /// squatted the name, and it rejects remote clients
+    /// (`PIPE_REJECT_REMOTE_CLIENTS`). Use `ServerOptions` for anything else.
+    ///
+    /// # Errors
+    ///
+    /// Fails with the OS error: `PermissionDenied` if an instance of that
+    /// name exists already, `InvalidInput` if the name holds a NUL.
+    ///
+    /// ```
+    /// use mio_named_pipes::NamedPipe;
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-new-{}", std::process::id());
+    /// let first = NamedPipe::new(&name).unwrap();
+    /// let second = NamedPipe::new(&name).unwrap_err();
+    /// assert_eq!(second.kind(), std::io::ErrorKind::PermissionDenied);
+    /// # drop(first);
+    /// ```
+    pub fn new<A: AsRef<OsStr>>(addr: A) -> io::Result<NamedPipe> {
+        let handle = pipe::create_server(addr.as_ref(), &pipe::ServerParams::default_server())?;
+        Ok(NamedPipe::from_owned(handle, true))
+    }
+
+    /// Wraps a handle: a server instance still `listening` for its client,
+    /// or a connected end.
+    pub(crate) fn from_owned(handle: OwnedHandle, listening: bool) -> NamedPipe {
+        let framing = pipe::framing(handle.as_raw_handle().cast());
+        let engine = if listening {
+            Engine::listening(framing)
+        } else {
+            Engine::connected(framing)
+        };
+        let (registration, readiness) = Registration::new2();
+        NamedPipe {
+            shared: Shared::new(handle, engine, readiness),
+            registration,
+            binding: Binding::new(),
+        }
+    }
+
+    /// Waits for a client on this server instance (`ConnectNamedPipe`).
+    ///
+    /// Returns `Ok(())` once a client is connected — at once, if one already
+    /// is. Otherwise it returns `WouldBlock`, and the pipe reports writable
+    /// when a client connects (or the attempt fails: call `connect` again, or
+    /// [`take_error`](NamedPipe::take_error), to learn how it ended). A
+    /// client that connected and already left counts as connected; the first
+    /// read then reports end of file.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` while not registered or while the connect is pending;
+    /// otherwise the OS error of a failed connect.
+    pub fn connect(&self) -> io::Result<()> {
+        self.shared.with(|e, k| e.connect(k))
+    }
+
+    /// Ends the connection with the client (`DisconnectNamedPipe`), so that
+    /// this instance can [`connect`](NamedPipe::connect) the next one.
+    ///
+    /// Everything of the old connection is dropped: data read ahead but not
+    /// yet read, data accepted by `write` but not yet written (call
+    /// [`flush`](Write::flush) until it returns `Ok` first to keep it), and
+    /// pending errors. Nothing of one client ever reaches the next.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, for example when called on a client end.
+    pub fn disconnect(&self) -> io::Result<()> {
+        self.shared.with(|e, k| e.disconnect(k))
+    }
+
+    /// Takes the error of an operation that failed in the background: a
+    /// connect, or a write of data `write` had already accepted.
+    ///
+    /// # Errors
+    ///
+    /// Never fails itself; the `io::Result` matches mio's other types.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(self.shared.with(|e, _| e.take_error()))
+    }
+
+    /// Receives the next whole message into `buf`, which is cleared first,
+    /// and returns its length.
+    ///
+    /// In message read mode it returns `WouldBlock` until a whole message has
+    /// arrived, however large; a message is never split or merged with
+    /// another. In byte read mode it returns whatever is buffered. At end of
+    /// file it returns `Ok(0)` with `buf` empty; empty messages are skipped.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` as above, or the OS error of a failed read.
+    pub fn recv_msg(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.shared.with(|e, k| e.recv_msg(k, buf))
+    }
+}
+
+impl Read for NamedPipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Read for &NamedPipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.shared.with(|e, k| e.read(k, buf))
+    }
+}
+
+impl Write for NamedPipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+
+impl Write for &NamedPipe {
+    /// Accepts data into the pipe's internal buffer and returns at once. On a
+    /// message-type pipe the whole buffer is accepted, as one message, or
+    /// nothing. A failure of data already accepted is reported by a later
+    /// `write` or `flush`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.shared.with(|e, k| e.write(k, buf))
+    }
+
+    /// Returns `Ok` once everything accepted was handed to the pipe;
+    /// `WouldBlock` until then, and the pipe reports writable when it is.
+    fn flush(&mut self) -> io::Result<()> {
+        self.shared.with(|e, _| e.flush())
+    }
+}
+
+impl Evented for NamedPipe {
+    fn register(
+        &self,
+        poll: &Poll,
+        token: Token,
+        interest: Ready,
+        opts: PollOpt,
+    ) -> io::Result<()> {
+        self.shared.bind(&self.binding, token, poll)?;
+        poll.register(&self.registration, token, interest, opts)?;
+        self.shared.start();
+        Ok(())
+    }
+
+    fn reregister(
+        &self,
+        poll: &Poll,
+        token: Token,
+        interest: Ready,
+        opts: PollOpt,
+    ) -> io::Result<()> {
+        self.shared.check_poll(&self.binding, poll)?;
+        poll.reregister(&self.registration, token, interest, opts)?;
+        self.shared.refresh();
+        Ok(())
+    }
+
+    fn deregister(&self, poll: &Poll) -> io::Result<()> {
+        self.shared.check_poll(&self.binding, poll)?;
+        poll.deregister(&self.registration)
+    }
+}
+
+impl AsRawHandle for NamedPipe {
+    fn as_raw_handle(&self) -> RawHandle {
+        self.shared.raw().cast()
+    }
+}
+
+impl FromRawHandle for NamedPipe {
+    /// Adopts a pipe handle opened with `FILE_FLAG_OVERLAPPED`: a client, or
+    /// a server instance made elsewhere (connected or not; `connect` works
+    /// on it either way). Byte or message mode is read from the handle.
+    ///
+    /// # Safety
+    ///
+    /// `handle` must be an open pipe handle, opened for overlapped I/O,
+    /// owned by nothing else, and not associated with a completion port yet.
+    unsafe fn from_raw_handle(handle: RawHandle) -> NamedPipe {
+        // SAFETY: the caller hands over ownership of an open handle.
+        NamedPipe::from_owned(unsafe { OwnedHandle::from_raw_handle(handle) }, false)
+    }
+}
+
+impl IntoRawHandle for NamedPipe {
+    /// Gives the handle up. Operations in flight are cancelled: data
+    /// accepted by `write` but not yet written is lost, so call `flush`
+    /// until it returns `Ok` first. The handle stays associated with the
+    /// Poll's completion port, as Windows handles do for life.
+    fn into_raw_handle(self) -> RawHandle {
+        self.shared.release()
+    }
+}
+
+impl Drop for NamedPipe {
+    /// Cancels a pending read or connect; data accepted by `write` is still
+    /// written, as long as the Poll runs, and the handle is closed after it.
+    fn drop(&mut self) {
+        self.shared.with(|e, k| e.drop_pipe(k));
+    }
+}
+
+impl fmt::Debug for NamedPipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("NamedPipe");
+        self.shared.describe(&mut d);
+        d.finish()
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<NamedPipe>();
+}

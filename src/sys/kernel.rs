@@ -1,0 +1,240 @@
+//! A pipe's shared state: the engine behind one lock, the Win32 calls it
+//! asks for, and the readiness it reports to mio.
+
+use std::fmt;
+use std::io;
+use std::os::windows::io::{AsRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use mio::{Poll, Ready, SetReadiness, Token};
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
+
+use super::op::{self, Op};
+use super::pipe;
+use crate::engine::{Engine, Kernel, Outcome, Peek, Readiness, Start};
+
+/// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
+/// once queues no completion, so its result is used right away.
+const SKIP_PORT_ON_SUCCESS: u8 = 1;
+/// `FILE_SKIP_SET_EVENT_ON_HANDLE`: nobody waits on the handle itself.
+const SKIP_SET_EVENT: u8 = 2;
+
+/// What a `NamedPipe` and each of its operations in flight share.
+pub(crate) struct Shared {
+    /// The handle's value, for calls that only name it. Closed (and no
+    /// longer used) once the engine closed it.
+    raw: usize,
+    state: Mutex<State>,
+    readiness: SetReadiness,
+}
+
+struct State {
+    engine: Engine<Op>,
+    /// The handle; `None` once closed or given away.
+    handle: Option<OwnedHandle>,
+    /// The handle skips the completion port on immediate success.
+    skip: bool,
+}
+
+/// The engine's [`Kernel`]: real overlapped calls on the pipe's handle.
+pub(crate) struct Win32<'a> {
+    owner: &'a Arc<Shared>,
+    h: HANDLE,
+    skip: bool,
+    handle: &'a mut Option<OwnedHandle>,
+}
+
+impl Kernel for Win32<'_> {
+    type Op = Op;
+
+    fn start_connect(&mut self) -> Start<Op, ()> {
+        op::start_connect(self.owner, self.h, self.skip)
+    }
+
+    fn start_read(&mut self, buf: Vec<u8>) -> Start<Op, Vec<u8>> {
+        op::start_read(self.owner, self.h, self.skip, buf)
+    }
+
+    fn start_write(&mut self, buf: Vec<u8>) -> Start<Op, Vec<u8>> {
+        op::start_write(self.owner, self.h, self.skip, buf)
+    }
+
+    fn cancel(&mut self, op: &Op) {
+        op::cancel(self.h, op)
+    }
+
+    fn disconnect(&mut self) -> io::Result<()> {
+        pipe::disconnect(self.h)
+    }
+
+    fn peek(&mut self) -> Option<Peek> {
+        pipe::peek(self.h)
+    }
+
+    fn close(&mut self) {
+        drop(self.handle.take());
+    }
+}
+
+impl Shared {
+    /// Shares `handle`, driven by `engine`, reporting readiness to `readiness`.
+    pub(crate) fn new(
+        handle: OwnedHandle,
+        engine: Engine<Op>,
+        readiness: SetReadiness,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            raw: handle.as_raw_handle() as usize,
+            state: Mutex::new(State {
+                engine,
+                handle: Some(handle),
+                skip: false,
+            }),
+            readiness,
+        })
+    }
+
+    /// The handle's value.
+    pub(crate) fn raw(&self) -> HANDLE {
+        self.raw as HANDLE
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held left the engine as it was at the
+        // panic; carrying on beats turning every later call into a panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine with a kernel, then reports the readiness it leaves.
+    pub(crate) fn with<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Engine<Op>, &mut Win32<'_>) -> R,
+    ) -> R {
+        let mut st = self.lock();
+        let State {
+            engine,
+            handle,
+            skip,
+        } = &mut *st;
+        let mut k = Win32 {
+            owner: self,
+            h: self.raw(),
+            skip: *skip,
+            handle,
+        };
+        let r = f(engine, &mut k);
+        // Reported under the lock, so that readiness is never overwritten by
+        // a stale value computed by another thread.
+        self.publish(engine.readiness());
+        r
+    }
+
+    /// An operation's completion, dequeued by the Poll.
+    pub(crate) fn complete(self: &Arc<Self>, op: &Op, buf: Option<Vec<u8>>, outcome: Outcome) {
+        self.with(|e, k| e.complete(k, op, buf, outcome));
+    }
+
+    fn publish(&self, r: Readiness) {
+        let mut ready = Ready::empty();
+        if r.readable {
+            ready |= Ready::readable();
+        }
+        if r.writable {
+            ready |= Ready::writable();
+        }
+        if self.readiness.readiness() != ready {
+            // Fails only if the `Registration` is gone, with the pipe.
+            let _ = self.readiness.set_readiness(ready);
+        }
+    }
+
+    /// Associates the handle with `poll`'s completion port — once: a handle
+    /// keeps its port for life, so later calls only check that `poll` is
+    /// the same Poll.
+    pub(crate) fn bind(
+        &self,
+        binding: &mio::windows::Binding,
+        token: Token,
+        poll: &Poll,
+    ) -> io::Result<()> {
+        let mut st = self.lock();
+        if st.handle.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                "the pipe handle is closed",
+            ));
+        }
+        if st.engine.is_registered() {
+            drop(st);
+            return self.check_poll(binding, poll);
+        }
+        // SAFETY: every operation on this handle passes an `OVERLAPPED` that
+        // lives inside mio's `Overlapped` header (see `op::OpCell`), as the
+        // Poll requires.
+        unsafe { binding.register_handle(&RawRef(self.raw), token, poll)? };
+        // SAFETY: a live handle, now associated with a completion port.
+        st.skip = unsafe {
+            SetFileCompletionNotificationModes(self.raw(), SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT)
+        } != 0;
+        Ok(())
+    }
+
+    /// Starts the engine once bound (reads ahead, reports readiness).
+    pub(crate) fn start(self: &Arc<Self>) {
+        self.with(|e, k| e.register(k));
+    }
+
+    /// Checks that `poll` is the Poll the handle is associated with (a
+    /// handle cannot leave its completion port).
+    pub(crate) fn check_poll(
+        &self,
+        binding: &mio::windows::Binding,
+        poll: &Poll,
+    ) -> io::Result<()> {
+        // SAFETY: only checks that `poll` is the Poll registered before.
+        unsafe { binding.deregister_handle(&RawRef(self.raw), poll) }
+    }
+
+    /// Re-reports the current readiness (after `reregister`, whose interest may differ).
+    pub(crate) fn refresh(self: &Arc<Self>) {
+        self.with(|_, _| ());
+    }
+
+    /// Gives the handle up: every operation is cancelled, nothing is closed.
+    pub(crate) fn release(self: &Arc<Self>) -> RawHandle {
+        let mut st = self.lock();
+        let State {
+            engine,
+            handle,
+            skip,
+        } = &mut *st;
+        let mut k = Win32 {
+            owner: self,
+            h: self.raw(),
+            skip: *skip,
+            handle,
+        };
+        engine.release(&mut k);
+        match handle.take() {
+            Some(h) => h.into_raw_handle(),
+            None => self.raw as RawHandle,
+        }
+    }
+
+    /// A one-line account of the state, for `Debug`.
+    pub(crate) fn describe(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+        let st = self.lock();
+        f.field("handle", &self.raw());
+        f.field("engine", &st.engine);
+    }
+}
+
+/// A handle value for mio's `&dyn AsRawHandle` parameters.
+struct RawRef(usize);
+
+impl AsRawHandle for RawRef {
+    fn as_raw_handle(&self) -> RawHandle {
+        self.0 as RawHandle
+    }
+}

@@ -1,0 +1,22 @@
+//! The Win32 layer: every `unsafe` call of the crate lives below here.
+
+#[cfg(feature = "mio-06")]
+pub(crate) mod kernel;
+#[cfg(feature = "mio-06")]
+pub(crate) mod op;
+pub(crate) mod pipe;
+
+use windows_sys::Win32::Foundation as w;
+
+use crate::engine::table as t;
+
+// The engine's error table names Win32 codes by number; they must be the real ones.
+const _: () = {
+    assert!(t::ERROR_BROKEN_PIPE == w::ERROR_BROKEN_PIPE as i32);
+    assert!(t::ERROR_PIPE_NOT_CONNECTED == w::ERROR_PIPE_NOT_CONNECTED as i32);
+    assert!(t::ERROR_NO_DATA == w::ERROR_NO_DATA as i32);
+    assert!(t::ERROR_MORE_DATA == w::ERROR_MORE_DATA as i32);
+    assert!(t::ERROR_PIPE_CONNECTED == w::ERROR_PIPE_CONNECTED as i32);
+    assert!(t::ERROR_PIPE_LISTENING == w::ERROR_PIPE_LISTENING as i32);
+    assert!(t::ERROR_OPERATION_ABORTED == w::ERROR_OPERATION_ABORTED as i32);
+};

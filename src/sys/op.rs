@@ -1,0 +1,244 @@
+//! One overlapped operation, owned through one type.
+//!
+//! Each operation is its own allocation, an [`OpCell`] behind an `Arc`:
+//! its `OVERLAPPED` (inside mio's header), its buffer, and the pipe it
+//! belongs to. While the kernel may still write it, the kernel holds one
+//! reference of its own, lent by [`Op::lend`] as the `OVERLAPPED` pointer
+//! and taken back by [`reclaim`] — the one place a raw pointer turns back
+//! into an `Arc`. Memory the kernel may write is therefore never freed
+//! early: if a completion is never dequeued (the `Poll` is gone), the cell
+//! leaks instead.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::sync::Arc;
+
+use mio::windows::Overlapped as Header;
+use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, ERROR_MORE_DATA, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
+use windows_sys::Win32::System::Pipes::ConnectNamedPipe;
+use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
+
+use super::kernel::Shared;
+use crate::engine::table::OpKind;
+use crate::engine::{Outcome, Start};
+
+/// The allocation of one operation.
+///
+/// `repr(C)` with `header` first: the kernel and mio know the operation
+/// only by the address of the `OVERLAPPED`, which is the address of
+/// `header` (mio's own layout contract: its `Overlapped` begins with the
+/// `OVERLAPPED`), and so of the cell.
+#[repr(C)]
+pub(crate) struct OpCell {
+    /// mio's header: the `OVERLAPPED`, then the callback mio runs when the
+    /// Poll dequeues it.
+    header: Header,
+    /// Which call this is.
+    kind: OpKind,
+    /// The data: written by the kernel (reads, into the spare capacity) or
+    /// read by it (writes) while the operation is in flight.
+    buf: UnsafeCell<Vec<u8>>,
+    /// The pipe, told of the outcome.
+    owner: Arc<Shared>,
+}
+
+const _: () = assert!(mem::offset_of!(OpCell, header) == 0);
+
+// SAFETY: `buf` is touched by the thread that starts the operation before
+// the kernel has it, and by the one that finishes it after the kernel is
+// done: never by two at once. Everything else is immutable or thread-safe.
+unsafe impl Send for OpCell {}
+// SAFETY: as above.
+unsafe impl Sync for OpCell {}
+
+/// The engine's handle on one operation. Equality is identity.
+#[derive(Clone)]
+pub(crate) struct Op(Arc<OpCell>);
+
+impl PartialEq for Op {
+    fn eq(&self, other: &Op) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Op({:?} at {:p})", self.0.kind, Arc::as_ptr(&self.0))
+    }
+}
+
+/// What mio calls when its Poll dequeues one of our `OVERLAPPED`s.
+fn header() -> Header {
+    Header::new(|entry| {
+        // SAFETY: mio runs this callback only for an `OVERLAPPED` inside a
+        // header made here, that is, inside an `OpCell` whose operation was
+        // started with a lent reference; the Poll dequeues it exactly once.
+        let op = unsafe { reclaim(entry.lpOverlapped.cast()) };
+        let (buf, outcome) = op.finish(None);
+        let owner = Arc::clone(&op.0.owner);
+        owner.complete(&op, buf, outcome);
+    })
+}
+
+/// Takes back the reference [`Op::lend`] gave the kernel.
+///
+/// # Safety
+/// `ov` must come from `Op::lend`, and be taken back once: from the
+/// dequeued completion, or after the starting call said none will come.
+unsafe fn reclaim(ov: *mut OVERLAPPED) -> Op {
+    // SAFETY: per the contract, `ov` is `Arc::into_raw` of an `OpCell`
+    // (the header, and so the `OVERLAPPED`, is at offset 0) not yet taken back.
+    Op(unsafe { Arc::from_raw(ov.cast::<OpCell>().cast_const()) })
+}
+
+impl Op {
+    fn new(kind: OpKind, buf: Vec<u8>, owner: &Arc<Shared>) -> Op {
+        Op(Arc::new(OpCell {
+            header: header(),
+            kind,
+            buf: UnsafeCell::new(buf),
+            owner: Arc::clone(owner),
+        }))
+    }
+
+    /// The `OVERLAPPED`, for calls that only name the operation (`CancelIoEx`).
+    fn overlapped(&self) -> *mut OVERLAPPED {
+        self.0.header.as_mut_ptr().cast()
+    }
+
+    /// Lends the kernel a reference, as the `OVERLAPPED` pointer to pass to
+    /// the starting call. Done before the call: its completion may be
+    /// dequeued on another thread before the call even returns.
+    fn lend(&self) -> *mut OVERLAPPED {
+        let raw = Arc::into_raw(Arc::clone(&self.0));
+        debug_assert_eq!(raw as usize, self.overlapped() as usize);
+        raw.cast_mut().cast()
+    }
+
+    /// Interprets the starting call's result. `packet_on_success` tells
+    /// whether an immediate success still queues a completion (it does
+    /// unless the handle skips the port on success).
+    fn started<B>(
+        self,
+        ok: bool,
+        packet_on_success: bool,
+        take: impl FnOnce(Option<Vec<u8>>) -> B,
+    ) -> Start<Op, B> {
+        let error = (!ok).then(io::Error::last_os_error);
+        let pending = match error.as_ref().and_then(io::Error::raw_os_error) {
+            None => packet_on_success,
+            Some(code) => {
+                // ERROR_MORE_DATA is a warning: the completion goes through the port.
+                code == ERROR_IO_PENDING as i32
+                    || (code == ERROR_MORE_DATA as i32 && self.0.kind == OpKind::Read)
+            }
+        };
+        if pending {
+            return Start::Pending(self);
+        }
+        // SAFETY: the call finished without pending, so no completion will be
+        // queued: the kernel's reference is ours to take back, once.
+        drop(unsafe { reclaim(self.overlapped()) });
+        let (buf, outcome) = self.finish(error);
+        Start::Done(take(buf), outcome)
+    }
+
+    /// The outcome and the buffer of a finished operation. `failed_at_once`
+    /// is the error of a starting call that failed without pending: the
+    /// `OVERLAPPED` may hold no status then.
+    fn finish(&self, failed_at_once: Option<io::Error>) -> (Option<Vec<u8>>, Outcome) {
+        let outcome = match failed_at_once {
+            Some(e) => Outcome::err(e),
+            None => {
+                let mut n = 0u32;
+                // SAFETY: the operation has finished (dequeued, or succeeded at
+                // once), so this only reads the status in the `OVERLAPPED`; it
+                // neither waits nor uses the handle.
+                let ok = unsafe {
+                    GetOverlappedResult(self.0.owner.raw(), self.overlapped(), &mut n, 0)
+                };
+                Outcome {
+                    bytes: n as usize,
+                    error: (ok == 0).then(io::Error::last_os_error),
+                }
+            }
+        };
+        if self.0.kind == OpKind::Connect {
+            return (None, outcome);
+        }
+        // SAFETY: the kernel is done with the buffer and this is the only
+        // place that takes it out, once per operation.
+        let mut buf = unsafe { mem::take(&mut *self.0.buf.get()) };
+        if self.0.kind == OpKind::Read {
+            let added = outcome.bytes.min(buf.capacity() - buf.len());
+            // SAFETY: the kernel wrote `added` bytes right after the old length,
+            // within the capacity.
+            unsafe { buf.set_len(buf.len() + added) };
+        }
+        (Some(buf), outcome)
+    }
+}
+
+/// `ConnectNamedPipe`.
+pub(crate) fn start_connect(owner: &Arc<Shared>, h: HANDLE, skip: bool) -> Start<Op, ()> {
+    let op = Op::new(OpKind::Connect, Vec::new(), owner);
+    let ov = op.lend();
+    // SAFETY: `h` is a live pipe handle; `ov` stays valid until the kernel's
+    // reference is taken back.
+    let ok = unsafe { ConnectNamedPipe(h, ov) } != 0;
+    op.started(ok, !skip, |_| ())
+}
+
+/// `ReadFile` into the spare capacity of `buf`.
+pub(crate) fn start_read(
+    owner: &Arc<Shared>,
+    h: HANDLE,
+    skip: bool,
+    buf: Vec<u8>,
+) -> Start<Op, Vec<u8>> {
+    let op = Op::new(OpKind::Read, buf, owner);
+    // SAFETY: nothing else touches the buffer before the call.
+    let (ptr, len) = unsafe {
+        let b = &mut *op.0.buf.get();
+        let spare = b.spare_capacity_mut();
+        (
+            spare.as_mut_ptr().cast::<u8>(),
+            u32::try_from(spare.len()).unwrap_or(u32::MAX),
+        )
+    };
+    let ov = op.lend();
+    // SAFETY: `ptr..ptr+len` is the spare capacity of a Vec owned by the
+    // cell, which neither moves nor frees it while the kernel's reference is
+    // out; `ov` stays valid as long.
+    let ok = unsafe { ReadFile(h, ptr, len, std::ptr::null_mut(), ov) } != 0;
+    op.started(ok, !skip, Option::unwrap_or_default)
+}
+
+/// `WriteFile` of all of `buf`.
+pub(crate) fn start_write(
+    owner: &Arc<Shared>,
+    h: HANDLE,
+    skip: bool,
+    buf: Vec<u8>,
+) -> Start<Op, Vec<u8>> {
+    let op = Op::new(OpKind::Write, buf, owner);
+    // SAFETY: nothing else touches the buffer before the call.
+    let (ptr, len) = unsafe {
+        let b = &*op.0.buf.get();
+        (b.as_ptr(), u32::try_from(b.len()).unwrap_or(u32::MAX))
+    };
+    let ov = op.lend();
+    // SAFETY: as in `start_read`, for the initialized part of the buffer.
+    let ok = unsafe { WriteFile(h, ptr, len, std::ptr::null_mut(), ov) } != 0;
+    op.started(ok, !skip, Option::unwrap_or_default)
+}
+
+/// `CancelIoEx` of one operation. Its completion still follows.
+pub(crate) fn cancel(h: HANDLE, op: &Op) {
+    // SAFETY: `h` is a live handle; the `OVERLAPPED` is alive (the engine
+    // holds `op`). Cancelling a finished operation is a harmless failure.
+    unsafe { CancelIoEx(h, op.overlapped()) };
+}

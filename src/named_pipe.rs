@@ -102,11 +102,10 @@ impl NamedPipe {
     /// ```
     /// use mio_named_pipes::NamedPipe;
     ///
-    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-new-{}", std::process::id());
-    /// let first = NamedPipe::new(&name).unwrap();
-    /// let second = NamedPipe::new(&name).unwrap_err();
-    /// assert_eq!(second.kind(), std::io::ErrorKind::PermissionDenied);
-    /// # drop(first);
+    /// let server = NamedPipe::new(r"\\.\pipe\mio-named-pipes-doc-new").unwrap();
+    /// let bad = NamedPipe::new("no\0nul").unwrap_err();
+    /// assert_eq!(bad.kind(), std::io::ErrorKind::InvalidInput);
+    /// # drop(server);
     /// ```
     pub fn new<A: AsRef<OsStr>>(addr: A) -> io::Result<NamedPipe> {
         let handle = pipe::create_server(addr.as_ref(), &pipe::ServerParams::default_server())?;

@@ -284,6 +284,11 @@ impl<Op: PartialEq> Engine<Op> {
         self.kick_read(k);
     }
 
+    /// How this end frames data.
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing
+    }
+
     /// Whether the engine was registered.
     pub(crate) fn is_registered(&self) -> bool {
         self.registered

@@ -202,3 +202,99 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A message-type pipe in message read mode on both ends, made with plain
+/// Win32 calls (independent of this crate's builders), both registered with `l`.
+pub fn message_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_FLAG_OVERLAPPED as OVL, PIPE_ACCESS_DUPLEX,
+    };
+    use windows_sys::Win32::System::Pipes::{
+        CreateNamedPipeW, SetNamedPipeHandleState, PIPE_READMODE_MESSAGE, PIPE_TYPE_MESSAGE,
+        PIPE_UNLIMITED_INSTANCES,
+    };
+    let name = name();
+    let wide: Vec<u16> = std::ffi::OsStr::new(&name)
+        .encode_wide()
+        .chain(Some(0))
+        .collect();
+    // SAFETY: `wide` is NUL-terminated and outlives the call; null attributes are allowed.
+    let h = unsafe {
+        CreateNamedPipeW(
+            wide.as_ptr(),
+            PIPE_ACCESS_DUPLEX | OVL,
+            PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE,
+            PIPE_UNLIMITED_INSTANCES,
+            65536,
+            65536,
+            0,
+            std::ptr::null(),
+        )
+    };
+    assert!(
+        h as isize != -1,
+        "CreateNamedPipeW: {}",
+        io::Error::last_os_error()
+    );
+    // SAFETY: a fresh overlapped server handle owned by nothing else.
+    let server = unsafe { NamedPipe::from_raw_handle(h) };
+    l.add(&server);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(FILE_FLAG_OVERLAPPED)
+        .open(&name)
+        .unwrap();
+    let mode = PIPE_READMODE_MESSAGE;
+    // SAFETY: a valid pipe handle; `mode` outlives the call.
+    let ok = unsafe {
+        SetNamedPipeHandleState(
+            std::os::windows::io::AsRawHandle::as_raw_handle(&file),
+            &mode,
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert!(
+        ok != 0,
+        "SetNamedPipeHandleState: {}",
+        io::Error::last_os_error()
+    );
+    // SAFETY: as in `open_client`.
+    let client = unsafe { NamedPipe::from_raw_handle(file.into_raw_handle()) };
+    l.add(&client);
+    l.connect(&server);
+    (server, client)
+}
+
+/// The Wine version when running under Wine (ntdll exports
+/// `wine_get_version`), `None` on Windows. Tests use it to say plainly where
+/// Wine lacks or fakes an API, instead of passing silently.
+pub fn wine_version() -> Option<String> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: a NUL-terminated name; ntdll is always loaded.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    if module.is_null() {
+        return None;
+    }
+    // SAFETY: a valid module handle and a NUL-terminated export name.
+    let f = unsafe { GetProcAddress(module, b"wine_get_version\0".as_ptr()) }?;
+    // SAFETY: Wine's `const char *wine_get_version(void)` returns a static C string.
+    let get: extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(f) };
+    // SAFETY: as above.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(get()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// Prints a line that stands out in test output, for a check Wine cannot make.
+pub fn wine_limitation(what: &str) {
+    println!(
+        "WINE LIMITATION ({}): {what}",
+        wine_version().unwrap_or_default()
+    );
+}

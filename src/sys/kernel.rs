@@ -173,10 +173,16 @@ impl Shared {
         // lives inside mio's `Overlapped` header (see `op::OpCell`), as the
         // Poll requires.
         unsafe { binding.register_handle(&RawRef(self.raw), token, poll)? };
-        // SAFETY: a live handle, now associated with a completion port.
-        st.skip = unsafe {
-            SetFileCompletionNotificationModes(self.raw(), SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT)
-        } != 0;
+        // Skip the port on immediate success — but not in message read mode:
+        // whether an immediate ERROR_MORE_DATA (a warning) still queues a
+        // packet then differs between Windows and Wine (tests/iocp_semantics.rs),
+        // and guessing wrong would free an operation the kernel still reports.
+        if !st.engine.framing().message_reads {
+            // SAFETY: a live handle, now associated with a completion port.
+            st.skip = unsafe {
+                SetFileCompletionNotificationModes(self.raw(), SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT)
+            } != 0;
+        }
         Ok(())
     }
 

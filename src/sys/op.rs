@@ -131,7 +131,9 @@ impl Op {
         let pending = match error.as_ref().and_then(io::Error::raw_os_error) {
             None => packet_on_success,
             Some(code) => {
-                // ERROR_MORE_DATA is a warning: the completion goes through the port.
+                // ERROR_MORE_DATA is a warning: the completion goes through
+                // the port. (Handles in message read mode, the only ones that
+                // see it, never skip the port; see `Shared::bind`.)
                 code == ERROR_IO_PENDING as i32
                     || (code == ERROR_MORE_DATA as i32 && self.0.kind == OpKind::Read)
             }

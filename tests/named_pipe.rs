@@ -227,6 +227,26 @@ fn messages_of_every_size_arrive_whole() {
 }
 
 #[test]
+fn messages_waiting_before_the_first_read() {
+    // The messages are in the pipe before the server's first read is issued,
+    // so that read finishes at once with ERROR_MORE_DATA (its buffer is
+    // smaller than the messages): the rest must still arrive.
+    let mut l = Looper::new();
+    let name = name();
+    let server = message_server(&name);
+    let mut file = message_client_file(&name, false);
+    let msgs = [pattern(1, 5000), pattern(2, 20_000), pattern(3, 9)];
+    for m in &msgs {
+        file.write_all(m).unwrap();
+    }
+    l.add(&server);
+    l.connect(&server);
+    for m in &msgs {
+        assert!(&l.recv_msg(&server) == m);
+    }
+}
+
+#[test]
 fn read_never_mixes_two_messages() {
     let mut l = Looper::new();
     let (server, client) = message_pair(&mut l);

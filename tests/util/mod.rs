@@ -203,22 +203,15 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A message-type pipe in message read mode on both ends, made with plain
-/// Win32 calls (independent of this crate's builders), both registered with `l`.
-pub fn message_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
+/// A message-type server instance in message read mode, made with plain
+/// Win32 calls (independent of this crate's builders), not registered.
+pub fn message_server(name: &str) -> NamedPipe {
     use std::os::windows::ffi::OsStrExt;
-    use windows_sys::Win32::Storage::FileSystem::{
-        FILE_FLAG_OVERLAPPED as OVL, PIPE_ACCESS_DUPLEX,
-    };
+    use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_OVERLAPPED as OVL, PIPE_ACCESS_DUPLEX};
     use windows_sys::Win32::System::Pipes::{
-        CreateNamedPipeW, SetNamedPipeHandleState, PIPE_READMODE_MESSAGE, PIPE_TYPE_MESSAGE,
-        PIPE_UNLIMITED_INSTANCES,
+        CreateNamedPipeW, PIPE_READMODE_MESSAGE, PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES,
     };
-    let name = name();
-    let wide: Vec<u16> = std::ffi::OsStr::new(&name)
-        .encode_wide()
-        .chain(Some(0))
-        .collect();
+    let wide: Vec<u16> = std::ffi::OsStr::new(name).encode_wide().chain(Some(0)).collect();
     // SAFETY: `wide` is NUL-terminated and outlives the call; null attributes are allowed.
     let h = unsafe {
         CreateNamedPipeW(
@@ -232,19 +225,21 @@ pub fn message_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
             std::ptr::null(),
         )
     };
-    assert!(
-        h as isize != -1,
-        "CreateNamedPipeW: {}",
-        io::Error::last_os_error()
-    );
+    assert!(h as isize != -1, "CreateNamedPipeW: {}", io::Error::last_os_error());
     // SAFETY: a fresh overlapped server handle owned by nothing else.
-    let server = unsafe { NamedPipe::from_raw_handle(h) };
-    l.add(&server);
+    unsafe { NamedPipe::from_raw_handle(h) }
+}
+
+/// A client of a message pipe, switched to message read mode; `overlapped`
+/// picks FILE_FLAG_OVERLAPPED (to adopt it as a NamedPipe) or a plain
+/// blocking handle.
+pub fn message_client_file(name: &str, overlapped: bool) -> std::fs::File {
+    use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, PIPE_READMODE_MESSAGE};
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(FILE_FLAG_OVERLAPPED)
-        .open(&name)
+        .custom_flags(if overlapped { FILE_FLAG_OVERLAPPED } else { 0 })
+        .open(name)
         .unwrap();
     let mode = PIPE_READMODE_MESSAGE;
     // SAFETY: a valid pipe handle; `mode` outlives the call.
@@ -256,11 +251,16 @@ pub fn message_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
             std::ptr::null(),
         )
     };
-    assert!(
-        ok != 0,
-        "SetNamedPipeHandleState: {}",
-        io::Error::last_os_error()
-    );
+    assert!(ok != 0, "SetNamedPipeHandleState: {}", io::Error::last_os_error());
+    file
+}
+
+/// A message-type pipe in message read mode on both ends, both registered with `l`.
+pub fn message_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
+    let name = name();
+    let server = message_server(&name);
+    l.add(&server);
+    let file = message_client_file(&name, true);
     // SAFETY: as in `open_client`.
     let client = unsafe { NamedPipe::from_raw_handle(file.into_raw_handle()) };
     l.add(&client);

@@ -13,6 +13,7 @@
 //! the outcome, so the engine can never touch memory the OS may still write.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::mem;
 
@@ -144,7 +145,6 @@ enum Conn<Op> {
 }
 
 /// The read side.
-#[derive(Debug)]
 enum ReadState<Op> {
     /// Nothing buffered and no read in flight.
     Idle,
@@ -165,7 +165,6 @@ enum ReadState<Op> {
 }
 
 /// The write side.
-#[derive(Debug)]
 struct WriteState<Op> {
     /// The write in flight; the kernel owns its buffer.
     inflight: Option<Op>,
@@ -219,7 +218,6 @@ impl<Op> WriteState<Op> {
 }
 
 /// The state machine of one pipe handle.
-#[derive(Debug)]
 pub(crate) struct Engine<Op> {
     framing: Framing,
     /// Associated with an event loop: until then every I/O call would block.
@@ -238,6 +236,36 @@ pub(crate) struct Engine<Op> {
     streaming: bool,
     /// A read buffer kept for the next read.
     spare_read: Vec<u8>,
+}
+
+impl<Op> fmt::Debug for Engine<Op> {
+    /// A summary: states and byte counts, never the data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let conn = match self.conn {
+            Conn::Connected => "connected",
+            Conn::Listening => "listening",
+            Conn::Connecting(_) => "connecting",
+        };
+        let read = match &self.read {
+            ReadState::Idle => "idle".to_string(),
+            ReadState::Pending(_) => "pending".to_string(),
+            ReadState::Ready { buf, pos } => format!("{} bytes ready", buf.len() - pos),
+            ReadState::Eof => "end of file".to_string(),
+            ReadState::Failed(e) => format!("failed: {e}"),
+        };
+        f.debug_struct("Engine")
+            .field("framing", &self.framing)
+            .field("registered", &self.registered)
+            .field("conn", &conn)
+            .field("read", &read)
+            .field("write_in_flight", &self.write.inflight.is_some())
+            .field("write_queued", &self.write.queued())
+            .field("write_error", &self.write.error)
+            .field("connect_error", &self.connect_error)
+            .field("dropped", &self.dropped)
+            .field("closed", &self.closed)
+            .finish()
+    }
 }
 
 fn would_block() -> io::Error {
@@ -476,8 +504,9 @@ impl<Op: PartialEq> Engine<Op> {
             Verdict::MoreData => {
                 // The rest of this message follows: make room for all of it,
                 // so the message is handed out whole.
-                let left = k.peek().map(|p| p.message_left).unwrap_or(0);
-                buf.reserve(left.max(buf.len()).max(MIN_READ));
+                let left = k.peek().map_or(0, |p| p.message_left);
+                let more = if left > 0 { left } else { buf.len().max(MIN_READ) };
+                buf.reserve_exact(more);
                 self.streaming = true;
                 Some(buf)
             }
@@ -614,7 +643,10 @@ impl<Op: PartialEq> Engine<Op> {
             return Ok(n);
         }
         // Nothing in flight: write now. A failure that happens at once is
-        // reported here, and nothing counts as accepted.
+        // reported here, and nothing counts as accepted. A byte-mode write
+        // takes at most `WRITE_QUEUE` bytes, so one call never copies an
+        // unbounded buffer.
+        let src = if self.framing.message_writes { src } else { &src[..src.len().min(WRITE_QUEUE)] };
         let mut buf = mem::take(&mut self.write.spare);
         buf.clear();
         buf.extend_from_slice(src);

@@ -207,11 +207,16 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 /// Win32 calls (independent of this crate's builders), not registered.
 pub fn message_server(name: &str) -> NamedPipe {
     use std::os::windows::ffi::OsStrExt;
-    use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_OVERLAPPED as OVL, PIPE_ACCESS_DUPLEX};
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_FLAG_OVERLAPPED as OVL, PIPE_ACCESS_DUPLEX,
+    };
     use windows_sys::Win32::System::Pipes::{
         CreateNamedPipeW, PIPE_READMODE_MESSAGE, PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES,
     };
-    let wide: Vec<u16> = std::ffi::OsStr::new(name).encode_wide().chain(Some(0)).collect();
+    let wide: Vec<u16> = std::ffi::OsStr::new(name)
+        .encode_wide()
+        .chain(Some(0))
+        .collect();
     // SAFETY: `wide` is NUL-terminated and outlives the call; null attributes are allowed.
     let h = unsafe {
         CreateNamedPipeW(
@@ -225,7 +230,11 @@ pub fn message_server(name: &str) -> NamedPipe {
             std::ptr::null(),
         )
     };
-    assert!(h as isize != -1, "CreateNamedPipeW: {}", io::Error::last_os_error());
+    assert!(
+        h as isize != -1,
+        "CreateNamedPipeW: {}",
+        io::Error::last_os_error()
+    );
     // SAFETY: a fresh overlapped server handle owned by nothing else.
     unsafe { NamedPipe::from_raw_handle(h) }
 }
@@ -251,7 +260,11 @@ pub fn message_client_file(name: &str, overlapped: bool) -> std::fs::File {
             std::ptr::null(),
         )
     };
-    assert!(ok != 0, "SetNamedPipeHandleState: {}", io::Error::last_os_error());
+    assert!(
+        ok != 0,
+        "SetNamedPipeHandleState: {}",
+        io::Error::last_os_error()
+    );
     file
 }
 

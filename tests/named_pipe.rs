@@ -487,3 +487,43 @@ fn write_all_through_the_trait() {
     let _ = c.flush();
     assert_eq!(l.read_exact(&client, 3), b"abc");
 }
+
+#[test]
+fn a_connect_that_fails_in_the_background_is_reported_once() {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::IO::CancelIoEx;
+    let mut l = Looper::new();
+    let name = name();
+    let server = NamedPipe::new(&name).unwrap();
+    let token = l.add(&server);
+    assert!(would_block(server.connect()));
+    // Someone cancels the pending ConnectNamedPipe.
+    // SAFETY: a live handle we own; a null OVERLAPPED cancels all its I/O.
+    assert!(unsafe { CancelIoEx(server.as_raw_handle(), std::ptr::null()) } != 0);
+    l.event(token, "writable after the failed connect", |r| {
+        r.is_writable()
+    });
+    let e = server.take_error().unwrap().expect("the connect's error");
+    assert_eq!(e.raw_os_error(), Some(995), "ERROR_OPERATION_ABORTED: {e}");
+    assert!(server.take_error().unwrap().is_none(), "reported once");
+    // The instance can connect again.
+    assert!(would_block(server.connect()));
+    let c = client(&name);
+    l.add(&c);
+    l.connect(&server);
+    l.write_all(&c, b"ok");
+    assert_eq!(l.read_exact(&server, 2), b"ok");
+}
+
+#[test]
+fn recv_msg_on_a_byte_pipe_returns_what_is_there() {
+    let mut l = Looper::new();
+    let (server, client) = pair(&mut l);
+    l.write_all(&client, b"abc");
+    l.flush(&client);
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.extend(l.recv_msg(&server));
+    }
+    assert_eq!(got, b"abc");
+}

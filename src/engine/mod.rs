@@ -54,12 +54,6 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// A success that moved `bytes`.
-    #[cfg(test)]
-    pub(crate) fn ok(bytes: usize) -> Outcome {
-        Outcome { bytes, error: None }
-    }
-
     /// A failure.
     pub(crate) fn err(error: io::Error) -> Outcome {
         Outcome {
@@ -273,7 +267,7 @@ fn would_block() -> io::Error {
 }
 
 fn other_error(what: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, what)
+    io::Error::other(what)
 }
 
 impl<Op: PartialEq> Engine<Op> {
@@ -505,7 +499,11 @@ impl<Op: PartialEq> Engine<Op> {
                 // The rest of this message follows: make room for all of it,
                 // so the message is handed out whole.
                 let left = k.peek().map_or(0, |p| p.message_left);
-                let more = if left > 0 { left } else { buf.len().max(MIN_READ) };
+                let more = if left > 0 {
+                    left
+                } else {
+                    buf.len().max(MIN_READ)
+                };
                 buf.reserve_exact(more);
                 self.streaming = true;
                 Some(buf)
@@ -646,7 +644,11 @@ impl<Op: PartialEq> Engine<Op> {
         // reported here, and nothing counts as accepted. A byte-mode write
         // takes at most `WRITE_QUEUE` bytes, so one call never copies an
         // unbounded buffer.
-        let src = if self.framing.message_writes { src } else { &src[..src.len().min(WRITE_QUEUE)] };
+        let src = if self.framing.message_writes {
+            src
+        } else {
+            &src[..src.len().min(WRITE_QUEUE)]
+        };
         let mut buf = mem::take(&mut self.write.spare);
         buf.clear();
         buf.extend_from_slice(src);

@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn errors_without_os_code_are_failures() {
-        let e = io::Error::new(io::ErrorKind::Other, "x");
+        let e = io::Error::other("x");
         assert_eq!(verdict(OpKind::Read, Some(&e)), Verdict::Failed);
     }
 }

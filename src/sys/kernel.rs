@@ -160,10 +160,7 @@ impl Shared {
     ) -> io::Result<()> {
         let mut st = self.lock();
         if st.handle.is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
-                "the pipe handle is closed",
-            ));
+            return Err(io::Error::other("the pipe handle is closed"));
         }
         if st.engine.is_registered() {
             drop(st);
@@ -180,7 +177,10 @@ impl Shared {
         if !st.engine.framing().message_reads {
             // SAFETY: a live handle, now associated with a completion port.
             st.skip = unsafe {
-                SetFileCompletionNotificationModes(self.raw(), SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT)
+                SetFileCompletionNotificationModes(
+                    self.raw(),
+                    SKIP_PORT_ON_SUCCESS | SKIP_SET_EVENT,
+                )
             } != 0;
         }
         Ok(())

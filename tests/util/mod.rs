@@ -293,7 +293,7 @@ pub fn wine_version() -> Option<String> {
         return None;
     }
     // SAFETY: a valid module handle and a NUL-terminated export name.
-    let f = unsafe { GetProcAddress(module, b"wine_get_version\0".as_ptr()) }?;
+    let f = unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }?;
     // SAFETY: Wine's `const char *wine_get_version(void)` returns a static C string.
     let get: extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(f) };
     // SAFETY: as above.

@@ -230,6 +230,9 @@ pub(crate) struct Engine<Op> {
     streaming: bool,
     /// A read buffer kept for the next read.
     spare_read: Vec<u8>,
+    /// Message mode: the first part of a message whose continuation read
+    /// failed. The next read resumes it, so the message still arrives whole.
+    partial_message: Option<Vec<u8>>,
 }
 
 impl<Op> fmt::Debug for Engine<Op> {
@@ -294,6 +297,7 @@ impl<Op: PartialEq> Engine<Op> {
             connect_error: None,
             streaming: false,
             spare_read: Vec::new(),
+            partial_message: None,
         }
     }
 
@@ -384,6 +388,7 @@ impl<Op: PartialEq> Engine<Op> {
         self.forget_ops(k);
         self.conn = Conn::Listening;
         self.read = ReadState::Idle;
+        self.partial_message = None;
         self.write.discard();
         self.write.error = None;
         self.write.flush_waiting = false;
@@ -423,6 +428,9 @@ impl<Op: PartialEq> Engine<Op> {
     fn kick_read<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
         if !self.may_read() || !matches!(self.read, ReadState::Idle) {
             return;
+        }
+        if let Some(partial) = self.partial_message.take() {
+            return self.read_into(k, partial);
         }
         let want = self.next_read_size(k);
         let mut buf = mem::take(&mut self.spare_read);
@@ -518,7 +526,14 @@ impl<Op: PartialEq> Engine<Op> {
                 None
             }
             Verdict::Connected | Verdict::Aborted | Verdict::Failed => {
-                self.recycle_read(buf);
+                if buf.is_empty() {
+                    self.recycle_read(buf);
+                } else {
+                    // The rest of a message failed to arrive; it is still in
+                    // the pipe. Keep the first part, so that reading resumes
+                    // the same message instead of handing out its tail.
+                    self.partial_message = Some(buf);
+                }
                 self.read =
                     ReadState::Failed(outcome.error.unwrap_or_else(|| other_error("read failed")));
                 None

@@ -1,0 +1,592 @@
+//! Focused scenarios of the engine, with a scripted kernel: every start is
+//! pending unless the test scripted an immediate result, and the test
+//! completes operations itself.
+
+use std::collections::VecDeque;
+use std::io;
+
+use super::table::*;
+use super::*;
+
+/// What a scripted start returns at once instead of pending.
+enum Now {
+    /// Finish at once: append these bytes (reads) and fail with this code, if any.
+    Done(Vec<u8>, Option<i32>),
+}
+
+#[derive(Default)]
+struct Fake {
+    next: u32,
+    connects: Vec<u32>,
+    reads: Vec<(u32, Vec<u8>)>,
+    writes: Vec<(u32, Vec<u8>)>,
+    /// Every buffer a write was started with, in order.
+    written: Vec<Vec<u8>>,
+    cancelled: Vec<u32>,
+    closed: usize,
+    calls_after_close: usize,
+    disconnects: usize,
+    read_now: VecDeque<Now>,
+    write_now: VecDeque<Now>,
+    connect_now: VecDeque<Option<i32>>,
+    peek: Option<Peek>,
+}
+
+impl Fake {
+    fn id(&mut self) -> u32 {
+        if self.closed > 0 {
+            self.calls_after_close += 1;
+        }
+        self.next += 1;
+        self.next
+    }
+}
+
+fn os(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+fn outcome(bytes: usize, code: Option<i32>) -> Outcome {
+    Outcome {
+        bytes,
+        error: code.map(os),
+    }
+}
+
+impl Kernel for Fake {
+    type Op = u32;
+
+    fn start_connect(&mut self) -> Start<u32, ()> {
+        let id = self.id();
+        match self.connect_now.pop_front() {
+            Some(code) => Start::Done((), outcome(0, code)),
+            None => {
+                self.connects.push(id);
+                Start::Pending(id)
+            }
+        }
+    }
+
+    fn start_read(&mut self, mut buf: Vec<u8>) -> Start<u32, Vec<u8>> {
+        let id = self.id();
+        match self.read_now.pop_front() {
+            Some(Now::Done(data, code)) => {
+                let n = data.len().min(buf.capacity() - buf.len());
+                buf.extend_from_slice(&data[..n]);
+                Start::Done(buf, outcome(n, code))
+            }
+            None => {
+                self.reads.push((id, buf));
+                Start::Pending(id)
+            }
+        }
+    }
+
+    fn start_write(&mut self, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
+        let id = self.id();
+        self.written.push(buf.clone());
+        match self.write_now.pop_front() {
+            Some(Now::Done(_, code)) => {
+                let n = if code.is_some() { 0 } else { buf.len() };
+                Start::Done(buf, outcome(n, code))
+            }
+            None => {
+                self.writes.push((id, buf));
+                Start::Pending(id)
+            }
+        }
+    }
+
+    fn cancel(&mut self, op: &u32) {
+        if self.closed > 0 {
+            self.calls_after_close += 1;
+        }
+        self.cancelled.push(*op);
+    }
+
+    fn disconnect(&mut self) -> io::Result<()> {
+        self.id();
+        self.disconnects += 1;
+        Ok(())
+    }
+
+    fn peek(&mut self) -> Option<Peek> {
+        self.id();
+        self.peek
+    }
+
+    fn close(&mut self) {
+        self.closed += 1;
+    }
+}
+
+type E = Engine<u32>;
+
+fn byte() -> Framing {
+    Framing::default()
+}
+
+fn message() -> Framing {
+    Framing {
+        message_reads: true,
+        message_writes: true,
+    }
+}
+
+/// A registered, connected engine (a client), with its first read pending.
+fn client(framing: Framing) -> (E, Fake) {
+    let mut k = Fake::default();
+    let mut e = E::connected(framing);
+    e.register(&mut k);
+    assert_eq!(k.reads.len(), 1, "registering starts a read");
+    (e, k)
+}
+
+/// Completes the oldest pending read with `data` (and `code`).
+fn finish_read(e: &mut E, k: &mut Fake, data: &[u8], code: Option<i32>) {
+    let (id, mut buf) = k.reads.remove(0);
+    let n = data.len().min(buf.capacity() - buf.len());
+    buf.extend_from_slice(&data[..n]);
+    e.complete(k, &id, Some(buf), outcome(n, code));
+}
+
+/// Completes the oldest pending write, fully or with `code`.
+fn finish_write(e: &mut E, k: &mut Fake, code: Option<i32>) {
+    let (id, buf) = k.writes.remove(0);
+    let n = if code.is_some() { 0 } else { buf.len() };
+    e.complete(k, &id, Some(buf), outcome(n, code));
+}
+
+fn would_block<T: std::fmt::Debug>(r: io::Result<T>) -> bool {
+    matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+#[test]
+fn every_call_would_block_before_register() {
+    let mut k = Fake::default();
+    let mut e = E::connected(byte());
+    assert!(would_block(e.read(&mut k, &mut [0; 4])));
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert!(would_block(e.connect(&mut k)));
+    assert!(would_block(e.recv_msg(&mut k, &mut Vec::new())));
+    assert_eq!(e.readiness(), Readiness::default());
+    assert_eq!(k.next, 0, "no kernel call before register");
+}
+
+#[test]
+fn a_listening_server_waits_for_connect() {
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(k.reads.is_empty(), "no read before a client");
+    assert!(would_block(e.read(&mut k, &mut [0; 4])));
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert_eq!(
+        e.readiness(),
+        Readiness {
+            readable: false,
+            writable: false
+        }
+    );
+    assert!(would_block(e.connect(&mut k)));
+    assert!(
+        would_block(e.connect(&mut k)),
+        "still pending, not started twice"
+    );
+    assert_eq!(k.connects.len(), 1);
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert!(
+        e.readiness().writable,
+        "connect completion is a writable event"
+    );
+    assert_eq!(k.reads.len(), 1, "reading starts once connected");
+    e.connect(&mut k).unwrap();
+}
+
+#[test]
+fn connect_when_the_client_came_first_or_already_left() {
+    for code in [ERROR_PIPE_CONNECTED, ERROR_NO_DATA] {
+        let mut k = Fake {
+            connect_now: [Some(code)].into(),
+            ..Fake::default()
+        };
+        let mut e = E::listening(byte());
+        e.register(&mut k);
+        e.connect(&mut k).unwrap();
+        assert_eq!(k.reads.len(), 1);
+    }
+}
+
+#[test]
+fn a_connect_failing_in_the_background_is_reported_once() {
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, Some(ERROR_OPERATION_ABORTED)));
+    assert!(e.readiness().writable);
+    assert_eq!(
+        e.take_error().unwrap().raw_os_error(),
+        Some(ERROR_OPERATION_ABORTED)
+    );
+    assert!(e.take_error().is_none());
+    assert!(!e.readiness().writable);
+    // connect() reports it too, when it comes first.
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, Some(5)));
+    assert_eq!(e.connect(&mut k).unwrap_err().raw_os_error(), Some(5));
+}
+
+#[test]
+fn reads_hand_out_data_and_read_on() {
+    let (mut e, mut k) = client(byte());
+    assert!(would_block(e.read(&mut k, &mut [0; 4])));
+    assert!(!e.readiness().readable);
+    finish_read(&mut e, &mut k, b"hello", None);
+    assert!(e.readiness().readable);
+    let mut buf = [0u8; 3];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 3);
+    assert_eq!(&buf, b"hel");
+    assert!(k.reads.is_empty(), "no new read while data is buffered");
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 2);
+    assert_eq!(&buf[..2], b"lo");
+    assert_eq!(k.reads.len(), 1, "drained: the next read starts");
+    assert!(!e.readiness().readable);
+    assert_eq!(
+        e.read(&mut k, &mut []).unwrap(),
+        0,
+        "an empty buffer reads nothing"
+    );
+}
+
+#[test]
+fn end_of_file_is_sticky() {
+    let (mut e, mut k) = client(byte());
+    finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
+    assert!(e.readiness().readable);
+    for _ in 0..3 {
+        assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
+    }
+    assert!(k.reads.is_empty(), "no read after end of file");
+}
+
+#[test]
+fn a_read_error_is_reported_once_then_reading_resumes() {
+    let (mut e, mut k) = client(byte());
+    finish_read(&mut e, &mut k, b"", Some(6));
+    assert_eq!(
+        e.read(&mut k, &mut [0; 8]).unwrap_err().raw_os_error(),
+        Some(6)
+    );
+    assert_eq!(k.reads.len(), 1);
+    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+}
+
+#[test]
+fn empty_reads_are_skipped_not_end_of_file() {
+    let (mut e, mut k) = client(message());
+    finish_read(&mut e, &mut k, b"", None);
+    assert_eq!(k.reads.len(), 1, "read again");
+    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+}
+
+#[test]
+fn a_kernel_that_keeps_returning_nothing_does_not_hang() {
+    let mut k = Fake {
+        read_now: (0..5000).map(|_| Now::Done(Vec::new(), None)).collect(),
+        ..Fake::default()
+    };
+    let mut e = E::connected(byte());
+    e.register(&mut k);
+    assert!(e.read(&mut k, &mut [0; 8]).is_err());
+}
+
+#[test]
+fn message_parts_are_joined_and_handed_out_whole() {
+    let (mut e, mut k) = client(message());
+    let msg: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    k.peek = Some(Peek {
+        available: msg.len() - MIN_READ,
+        message_left: msg.len() - MIN_READ,
+    });
+    finish_read(&mut e, &mut k, &msg, Some(ERROR_MORE_DATA));
+    assert!(!e.readiness().readable, "half a message is not readable");
+    assert_eq!(k.reads.len(), 1, "the rest is read at once");
+    assert!(
+        k.reads[0].1.capacity() >= msg.len(),
+        "room for the whole message"
+    );
+    finish_read(&mut e, &mut k, &msg[MIN_READ..], None);
+    let mut out = Vec::new();
+    assert_eq!(e.recv_msg(&mut k, &mut out).unwrap(), msg.len());
+    assert!(out == msg);
+}
+
+#[test]
+fn read_never_returns_two_messages() {
+    let (mut e, mut k) = client(message());
+    finish_read(&mut e, &mut k, b"first", None);
+    let mut buf = [0u8; 64];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 5);
+    finish_read(&mut e, &mut k, b"second", None);
+    assert_eq!(e.read(&mut k, &mut buf[..2]).unwrap(), 2);
+    // The rest of "second" only, though the buffer has room for more.
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 4);
+    assert_eq!(&buf[..4], b"cond");
+}
+
+#[test]
+fn recv_msg_after_a_partial_read_returns_the_rest() {
+    let (mut e, mut k) = client(message());
+    finish_read(&mut e, &mut k, b"abcdef", None);
+    assert_eq!(e.read(&mut k, &mut [0; 2]).unwrap(), 2);
+    let mut out = vec![9; 100];
+    assert_eq!(e.recv_msg(&mut k, &mut out).unwrap(), 4);
+    assert_eq!(out, b"cdef");
+}
+
+#[test]
+fn byte_writes_coalesce_while_one_is_in_flight() {
+    let (mut e, mut k) = client(byte());
+    assert_eq!(e.write(&mut k, b"one").unwrap(), 3);
+    assert_eq!(e.write(&mut k, b"two").unwrap(), 3);
+    assert_eq!(e.write(&mut k, b"three").unwrap(), 5);
+    assert_eq!(k.written, vec![b"one".to_vec()], "one write in flight");
+    assert!(e.readiness().writable, "room left in the queue");
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(
+        k.written[1], b"twothree",
+        "the queue goes out in one write, in order"
+    );
+}
+
+#[test]
+fn a_full_queue_would_block_until_a_write_completes() {
+    let (mut e, mut k) = client(byte());
+    let big = vec![7u8; WRITE_QUEUE + 10];
+    assert_eq!(
+        e.write(&mut k, &big).unwrap(),
+        WRITE_QUEUE,
+        "one write takes at most the queue size"
+    );
+    assert_eq!(e.write(&mut k, &big).unwrap(), WRITE_QUEUE);
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert!(!e.readiness().writable);
+    finish_write(&mut e, &mut k, None);
+    assert!(
+        e.readiness().writable,
+        "writable again: an edge for the event loop"
+    );
+    assert_eq!(e.write(&mut k, b"x").unwrap(), 1);
+}
+
+#[test]
+fn message_writes_are_never_coalesced_and_never_split() {
+    let (mut e, mut k) = client(message());
+    assert_eq!(e.write(&mut k, b"a").unwrap(), 1);
+    assert_eq!(e.write(&mut k, b"bb").unwrap(), 2);
+    let big = vec![1u8; WRITE_QUEUE * 2];
+    assert_eq!(
+        e.write(&mut k, &big).unwrap(),
+        big.len(),
+        "a message is accepted whole"
+    );
+    assert!(would_block(e.write(&mut k, b"c")), "the queue is full");
+    finish_write(&mut e, &mut k, None);
+    finish_write(&mut e, &mut k, None);
+    assert!(
+        k.written == vec![b"a".to_vec(), b"bb".to_vec(), big],
+        "three messages, each whole"
+    );
+}
+
+#[test]
+fn a_partial_byte_write_sends_the_rest_first() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"abcdef").unwrap();
+    e.write(&mut k, b"gh").unwrap();
+    let (id, buf) = k.writes.remove(0);
+    e.complete(&mut k, &id, Some(buf), outcome(4, None));
+    assert_eq!(k.written.last().unwrap(), b"efgh");
+}
+
+#[test]
+fn a_failed_write_is_reported_and_the_queue_dropped() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"abc").unwrap();
+    e.write(&mut k, b"queued").unwrap();
+    finish_write(&mut e, &mut k, Some(ERROR_NO_DATA));
+    assert!(e.readiness().writable, "the error is an event");
+    assert_eq!(
+        e.write(&mut k, b"x").unwrap_err().raw_os_error(),
+        Some(ERROR_NO_DATA)
+    );
+    assert_eq!(k.written.len(), 1, "the queue was not sent");
+}
+
+#[test]
+fn a_write_failing_at_once_accepts_nothing() {
+    let (mut e, mut k) = client(byte());
+    k.write_now
+        .push_back(Now::Done(Vec::new(), Some(ERROR_BROKEN_PIPE)));
+    assert_eq!(
+        e.write(&mut k, b"x").unwrap_err().raw_os_error(),
+        Some(ERROR_BROKEN_PIPE)
+    );
+    k.write_now
+        .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
+    assert!(would_block(e.write(&mut k, b"x")), "no client yet");
+    assert!(!e.readiness().writable);
+}
+
+#[test]
+fn flush_waits_and_its_end_is_an_edge() {
+    let (mut e, mut k) = client(byte());
+    e.flush().unwrap();
+    e.write(&mut k, b"abc").unwrap();
+    assert!(e.readiness().writable);
+    assert!(would_block(e.flush()));
+    assert!(!e.readiness().writable, "writable waits for the flush");
+    finish_write(&mut e, &mut k, None);
+    assert!(e.readiness().writable);
+    e.flush().unwrap();
+}
+
+#[test]
+fn disconnect_forgets_the_connection() {
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    e.write(&mut k, b"to the old client").unwrap();
+    e.write(&mut k, b"queued").unwrap();
+    let (old_read, old_buf) = k.reads.remove(0);
+
+    e.disconnect(&mut k).unwrap();
+    assert_eq!(k.disconnects, 1);
+    assert!(
+        k.cancelled.contains(&old_read),
+        "the pending read is cancelled"
+    );
+    assert_eq!(e.readiness(), Readiness::default());
+
+    // The next client.
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    // The old read completes late, even with data: it reaches no one.
+    let mut stale = old_buf;
+    stale.extend_from_slice(b"OLD");
+    e.complete(&mut k, &old_read, Some(stale), outcome(3, None));
+    let (old_write, buf) = k.writes.remove(0);
+    e.complete(&mut k, &old_write, Some(buf), outcome(17, None));
+    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+    assert_eq!(k.written.len(), 1, "the old queue was dropped");
+    finish_read(&mut e, &mut k, b"new", None);
+    let mut buf = [0u8; 8];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"new");
+}
+
+#[test]
+fn drop_cancels_reads_and_closes_after_the_last_write() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"first").unwrap();
+    e.write(&mut k, b"second").unwrap();
+    let read = k.reads[0].0;
+    e.drop_pipe(&mut k);
+    assert!(k.cancelled.contains(&read));
+    assert_eq!(k.closed, 0, "writes still in flight");
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(
+        k.written.last().unwrap(),
+        b"second",
+        "accepted data still goes out"
+    );
+    assert_eq!(k.closed, 0);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.closed, 1);
+    // The cancelled read's completion arrives after the close.
+    finish_read(&mut e, &mut k, b"", Some(ERROR_OPERATION_ABORTED));
+    assert_eq!((k.closed, k.calls_after_close), (1, 0));
+}
+
+#[test]
+fn drop_with_nothing_in_flight_closes_at_once() {
+    let (mut e, mut k) = client(byte());
+    e.drop_pipe(&mut k);
+    assert_eq!(k.closed, 1);
+    e.drop_pipe(&mut k);
+    assert_eq!(k.closed, 1, "closed once");
+}
+
+#[test]
+fn release_cancels_everything_and_never_closes() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"x").unwrap();
+    e.release(&mut k);
+    assert_eq!(k.cancelled.len(), 2);
+    e.drop_pipe(&mut k);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.closed, 0);
+}
+
+#[test]
+fn reads_grow_while_data_streams_and_shrink_when_idle() {
+    let (mut e, mut k) = client(byte());
+    assert_eq!(k.reads[0].1.capacity(), MIN_READ);
+    k.peek = Some(Peek {
+        available: 300_000,
+        message_left: 0,
+    });
+    finish_read(&mut e, &mut k, &vec![1; MIN_READ], None);
+    let mut buf = vec![0u8; MIN_READ];
+    e.read(&mut k, &mut buf).unwrap();
+    assert!(k.reads[0].1.capacity() >= 300_000, "sized from what waits");
+    k.peek = Some(Peek {
+        available: 0,
+        message_left: 0,
+    });
+    finish_read(&mut e, &mut k, &[1; 10], None);
+    e.read(&mut k, &mut buf).unwrap();
+    assert!(
+        k.reads[0].1.capacity() <= 2 * MIN_READ,
+        "an idle pipe pins a small buffer"
+    );
+}
+
+#[test]
+fn a_failed_message_continuation_resumes_the_same_message() {
+    // Found by the simulation: the first part of a message arrived, the read
+    // of its rest failed. The rest is still in the pipe; it must not come
+    // out as a message of its own.
+    let (mut e, mut k) = client(message());
+    let msg: Vec<u8> = (0..9000u32).map(|i| i as u8).collect();
+    let rest = msg.len() - MIN_READ;
+    k.peek = Some(Peek {
+        available: rest,
+        message_left: rest,
+    });
+    finish_read(&mut e, &mut k, &msg, Some(ERROR_MORE_DATA));
+    finish_read(&mut e, &mut k, b"", Some(ERROR_OPERATION_ABORTED));
+    assert!(
+        e.read(&mut k, &mut [0; 8]).is_err(),
+        "the failure is reported"
+    );
+    // Reading resumes the message: the next read continues its buffer.
+    assert_eq!(k.reads[0].1.len(), MIN_READ, "the first part is kept");
+    finish_read(&mut e, &mut k, &msg[MIN_READ..], None);
+    let mut out = Vec::new();
+    e.recv_msg(&mut k, &mut out).unwrap();
+    assert!(
+        out == msg,
+        "the message came out whole ({} of {} bytes)",
+        out.len(),
+        msg.len()
+    );
+}

@@ -21,7 +21,10 @@
 //! [mio]: https://docs.rs/mio/0.6
 //! [`Read`]: std::io::Read
 //! [`Write`]: std::io::Write
-#![cfg_attr(not(windows), allow(dead_code))]
+#![cfg_attr(
+    not(all(windows, feature = "mio-06")),
+    allow(dead_code, unused_imports)
+)]
 
 // The engine is plain Rust: it is built on Windows, and natively for its tests.
 #[cfg(any(windows, test))]
@@ -30,7 +33,21 @@ mod engine;
 mod sys;
 
 #[cfg(all(windows, feature = "mio-06"))]
+mod info;
+#[cfg(all(windows, feature = "mio-06"))]
+mod listener;
+#[cfg(all(windows, feature = "mio-06"))]
 mod named_pipe;
+#[cfg(all(windows, feature = "mio-06"))]
+mod options;
 
 #[cfg(all(windows, feature = "mio-06"))]
+pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
+#[cfg(all(windows, feature = "mio-06"))]
+pub use listener::{PipeListener, DEFAULT_PENDING};
+#[cfg(all(windows, feature = "mio-06"))]
 pub use named_pipe::NamedPipe;
+#[cfg(all(windows, feature = "mio-06"))]
+pub use options::{
+    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, UNLIMITED_INSTANCES,
+};

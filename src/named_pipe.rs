@@ -129,6 +129,21 @@ impl NamedPipe {
         }
     }
 
+    /// The shared state, for the crate's other front types.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Lets a listener's `poll` dequeue this pipe's completions (see `Shared::drive`).
+    pub(crate) fn drive(
+        &self,
+        poll: &Poll,
+        observer: mio::SetReadiness,
+        keep_alive: Arc<dyn Send + Sync>,
+    ) -> io::Result<()> {
+        self.shared.drive(&self.binding, poll, observer, keep_alive)
+    }
+
     /// Waits for a client on this server instance (`ConnectNamedPipe`).
     ///
     /// Returns `Ok(())` once a client is connected — at once, if one already

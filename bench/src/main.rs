@@ -6,20 +6,36 @@
 //! - `old`: mio-named-pipes 0.1.7 on mio 0.6;
 //! - `blocking`: two threads doing blocking `ReadFile`/`WriteFile`.
 //!
-//! Workloads: bulk (64 MiB one way in 64 KiB writes), ping-pong (2,000
-//! round trips of 100 bytes), many (256 pipes in one Poll, 1 MiB each).
-//! Each figure is the median of `--reps` runs (default 3); `--quick` shrinks
-//! everything for a smoke run. Run under Wine with `cargo xtask bench`.
+//! Workloads: bulk (64 MiB one way in 64 KiB writes, MB/s), ping-pong (2,000
+//! round trips of 100 bytes, µs per round trip), many (256 pipes in one Poll,
+//! 1 MiB through each, aggregate MB/s and total time). The event-loop peers
+//! run writer and reader each on its own thread with its own Poll,
+//! edge-triggered. Every byte received is checked against what was sent.
+//!
+//! Each figure is the median of `--reps N` runs (default 3); `--quick`
+//! shrinks everything for a smoke run; `--only bulk,ping-pong,many` picks
+//! workloads. Run under Wine with `cargo xtask bench`, where only the ratios
+//! between peers of one run mean anything.
 
 #[cfg(windows)]
-mod peers;
+mod blocking;
+#[cfg(windows)]
+mod common;
+#[cfg(windows)]
+mod event;
+#[cfg(windows)]
+mod report;
+#[cfg(windows)]
+mod run;
 
 #[cfg(windows)]
 fn main() {
-    peers::main();
+    run::main();
 }
 
 #[cfg(not(windows))]
 fn main() {
-    eprintln!("the benchmarks run on Windows, or under Wine with `cargo xtask bench`");
+    println!(
+        "The mio-named-pipes benchmarks run on Windows, or under Wine via `cargo xtask bench`."
+    );
 }

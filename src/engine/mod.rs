@@ -315,6 +315,12 @@ impl<Op: PartialEq> Engine<Op> {
         self.framing
     }
 
+    /// Whether reads report end of file (the peer has gone) with nothing
+    /// buffered before it.
+    pub(crate) fn at_end_of_file(&self) -> bool {
+        matches!(self.read, ReadState::Eof)
+    }
+
     /// Whether the engine was registered.
     pub(crate) fn is_registered(&self) -> bool {
         self.registered

@@ -35,6 +35,18 @@ struct State {
     handle: Option<OwnedHandle>,
     /// The handle skips the completion port on immediate success.
     skip: bool,
+    /// Set when a listener's Poll dequeues this handle's completions.
+    driven: Option<Driven>,
+}
+
+/// How a pipe made by a `PipeListener` is driven.
+struct Driven {
+    /// Poked (made readable) whenever the pipe's readiness changes: the
+    /// listener's own readiness, until the pipe is accepted.
+    observer: Option<SetReadiness>,
+    /// Keeps the listener's Poll, which dequeues this pipe's completions,
+    /// alive while operations may still complete there.
+    _keep_alive: Arc<dyn Send + Sync>,
 }
 
 /// The engine's [`Kernel`]: real overlapped calls on the pipe's handle.
@@ -90,6 +102,7 @@ impl Shared {
                 engine,
                 handle: Some(handle),
                 skip: false,
+                driven: None,
             }),
             readiness,
         })
@@ -116,6 +129,7 @@ impl Shared {
             engine,
             handle,
             skip,
+            driven,
         } = &mut *st;
         let mut k = Win32 {
             owner: self,
@@ -126,7 +140,11 @@ impl Shared {
         let r = f(engine, &mut k);
         // Reported under the lock, so that readiness is never overwritten by
         // a stale value computed by another thread.
-        self.publish(engine.readiness());
+        if self.publish(engine.readiness(), false) {
+            if let Some(observer) = driven.as_ref().and_then(|d| d.observer.as_ref()) {
+                let _ = observer.set_readiness(Ready::readable());
+            }
+        }
         r
     }
 
@@ -135,7 +153,9 @@ impl Shared {
         self.with(|e, k| e.complete(k, op, buf, outcome));
     }
 
-    fn publish(&self, r: Readiness) {
+    /// Sets the readiness; returns whether it changed. `force` sets it even
+    /// unchanged, so that a new registration hears of it.
+    fn publish(&self, r: Readiness, force: bool) -> bool {
         let mut ready = Ready::empty();
         if r.readable {
             ready |= Ready::readable();
@@ -143,15 +163,18 @@ impl Shared {
         if r.writable {
             ready |= Ready::writable();
         }
-        if self.readiness.readiness() != ready {
+        let changed = self.readiness.readiness() != ready;
+        if changed || force {
             // Fails only if the `Registration` is gone, with the pipe.
             let _ = self.readiness.set_readiness(ready);
         }
+        changed
     }
 
     /// Associates the handle with `poll`'s completion port — once: a handle
     /// keeps its port for life, so later calls only check that `poll` is
-    /// the same Poll.
+    /// the same Poll. A pipe a listener drives needs nothing: any Poll may
+    /// take its readiness.
     pub(crate) fn bind(
         &self,
         binding: &mio::windows::Binding,
@@ -161,6 +184,9 @@ impl Shared {
         let mut st = self.lock();
         if st.handle.is_none() {
             return Err(io::Error::other("the pipe handle is closed"));
+        }
+        if st.driven.is_some() {
+            return Ok(());
         }
         if st.engine.is_registered() {
             drop(st);
@@ -186,9 +212,43 @@ impl Shared {
         Ok(())
     }
 
-    /// Starts the engine once bound (reads ahead, reports readiness).
+    /// Starts the engine once bound (reads ahead), and reports the
+    /// readiness, even unchanged, to a new registration.
     pub(crate) fn start(self: &Arc<Self>) {
         self.with(|e, k| e.register(k));
+        let r = self.lock().engine.readiness();
+        self.publish(r, true);
+    }
+
+    /// Binds the handle to a listener's `poll`, which dequeues its
+    /// completions from then on, and starts the engine; `observer` hears of
+    /// every change until the pipe is [`accepted`](Shared::accepted).
+    pub(crate) fn drive(
+        self: &Arc<Self>,
+        binding: &mio::windows::Binding,
+        poll: &Poll,
+        observer: SetReadiness,
+        keep_alive: Arc<dyn Send + Sync>,
+    ) -> io::Result<()> {
+        self.bind(binding, Token(0), poll)?;
+        self.lock().driven = Some(Driven {
+            observer: Some(observer),
+            _keep_alive: keep_alive,
+        });
+        self.with(|e, k| e.register(k));
+        Ok(())
+    }
+
+    /// The listener handed the pipe out: it stops observing it.
+    pub(crate) fn accepted(&self) {
+        if let Some(d) = self.lock().driven.as_mut() {
+            d.observer = None;
+        }
+    }
+
+    /// Whether the other end is known to have gone, with nothing left to read.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.lock().engine.at_end_of_file()
     }
 
     /// Checks that `poll` is the Poll the handle is associated with (a
@@ -198,6 +258,9 @@ impl Shared {
         binding: &mio::windows::Binding,
         poll: &Poll,
     ) -> io::Result<()> {
+        if self.lock().driven.is_some() {
+            return Ok(());
+        }
         // SAFETY: only checks that `poll` is the Poll registered before.
         unsafe { binding.deregister_handle(&RawRef(self.raw), poll) }
     }
@@ -214,6 +277,7 @@ impl Shared {
             engine,
             handle,
             skip,
+            ..
         } = &mut *st;
         let mut k = Win32 {
             owner: self,

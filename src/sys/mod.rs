@@ -1,10 +1,13 @@
 //! The Win32 layer: every `unsafe` call of the crate lives below here.
 
+pub(crate) mod client;
+pub(crate) mod info;
 #[cfg(feature = "mio-06")]
 pub(crate) mod kernel;
 #[cfg(feature = "mio-06")]
 pub(crate) mod op;
 pub(crate) mod pipe;
+pub(crate) mod security;
 
 use windows_sys::Win32::Foundation as w;
 

@@ -1,0 +1,173 @@
+//! Peer identity: what a pipe says about itself and the process at the other end.
+
+use std::io;
+use std::marker::PhantomData;
+
+use windows_sys::Win32::System::Pipes::{PIPE_SERVER_END, PIPE_TYPE_MESSAGE};
+
+use crate::sys::info::{self, Id};
+use crate::{NamedPipe, PipeMode};
+
+/// Which end of a pipe a handle is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PipeEnd {
+    /// The client end.
+    Client,
+    /// A server instance.
+    Server,
+}
+
+/// What `GetNamedPipeInfo` says about a pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipeInfo {
+    /// Byte or message type.
+    pub mode: PipeMode,
+    /// Which end this handle is.
+    pub end: PipeEnd,
+    /// The most instances of the name; `None` for no limit.
+    pub max_instances: Option<u32>,
+    /// The input buffer size, in bytes.
+    pub in_buffer_size: u32,
+    /// The output buffer size, in bytes.
+    pub out_buffer_size: u32,
+}
+
+/// The calling thread acts as the pipe's client until this guard is
+/// dropped, which reverts (`RevertToSelf`). Made by
+/// [`NamedPipe::impersonate_client`]. It is not `Send`: impersonation
+/// belongs to one thread.
+#[derive(Debug)]
+pub struct ImpersonationGuard {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ImpersonationGuard {
+    fn drop(&mut self) {
+        // Reverting can only fail if the thread token is gone; nothing to do then.
+        let _ = info::revert();
+    }
+}
+
+impl NamedPipe {
+    /// The pipe's type, end, instance limit and buffer sizes.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, for a handle that is not a pipe.
+    ///
+    /// ```
+    /// use mio_named_pipes::{PipeEnd, PipeMode, ServerOptions};
+    ///
+    /// let server = ServerOptions::new()
+    ///     .pipe_mode(PipeMode::Message)
+    ///     .max_instances(3)
+    ///     .create(r"\\.\pipe\mio-named-pipes-doc-info")
+    ///     .unwrap();
+    /// let info = server.info().unwrap();
+    /// assert_eq!((info.mode, info.end, info.max_instances), (PipeMode::Message, PipeEnd::Server, Some(3)));
+    /// ```
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        let (flags, out, inb, max) = info::info(self.shared().raw())?;
+        Ok(PipeInfo {
+            mode: if flags & PIPE_TYPE_MESSAGE != 0 {
+                PipeMode::Message
+            } else {
+                PipeMode::Byte
+            },
+            end: if flags & PIPE_SERVER_END != 0 {
+                PipeEnd::Server
+            } else {
+                PipeEnd::Client
+            },
+            max_instances: (max != 255).then_some(max),
+            in_buffer_size: inb,
+            out_buffer_size: out,
+        })
+    }
+
+    /// The process id of the client (`GetNamedPipeClientProcessId`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, for example when no client is connected.
+    ///
+    /// ```no_run
+    /// # let server: mio_named_pipes::NamedPipe = unimplemented!();
+    /// println!("client is process {}", server.client_process_id()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn client_process_id(&self) -> io::Result<u32> {
+        info::id(self.shared().raw(), Id::ClientProcess)
+    }
+
+    /// The process id of the server (`GetNamedPipeServerProcessId`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    ///
+    /// ```no_run
+    /// # let client: mio_named_pipes::NamedPipe = unimplemented!();
+    /// println!("server is process {}", client.server_process_id()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn server_process_id(&self) -> io::Result<u32> {
+        info::id(self.shared().raw(), Id::ServerProcess)
+    }
+
+    /// The session id of the client (`GetNamedPipeClientSessionId`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    ///
+    /// ```no_run
+    /// # let server: mio_named_pipes::NamedPipe = unimplemented!();
+    /// println!("client session {}", server.client_session_id()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn client_session_id(&self) -> io::Result<u32> {
+        info::id(self.shared().raw(), Id::ClientSession)
+    }
+
+    /// The session id of the server (`GetNamedPipeServerSessionId`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    ///
+    /// ```no_run
+    /// # let client: mio_named_pipes::NamedPipe = unimplemented!();
+    /// println!("server session {}", client.server_session_id()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn server_session_id(&self) -> io::Result<u32> {
+        info::id(self.shared().raw(), Id::ServerSession)
+    }
+
+    /// Makes the calling thread act as the client
+    /// (`ImpersonateNamedPipeClient`) until the guard is dropped. Windows
+    /// allows it only after data was read from the pipe, and only as far as
+    /// the client's security quality of service allows (by default, the
+    /// server may identify the client, not act as it).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, for example on a client end or before any read.
+    ///
+    /// ```no_run
+    /// # let server: mio_named_pipes::NamedPipe = unimplemented!();
+    /// let guard = server.impersonate_client()?;
+    /// // ... check access as the client ...
+    /// drop(guard); // back to the server's own identity
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn impersonate_client(&self) -> io::Result<ImpersonationGuard> {
+        info::impersonate(self.shared().raw())?;
+        Ok(ImpersonationGuard {
+            _not_send: PhantomData,
+        })
+    }
+}

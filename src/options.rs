@@ -1,0 +1,502 @@
+//! Builders for server instances and clients, with secure defaults.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::ptr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_WRITE_THROUGH, FILE_WRITE_ATTRIBUTES,
+    PIPE_ACCESS_INBOUND, PIPE_ACCESS_OUTBOUND, SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT,
+};
+use windows_sys::Win32::System::Pipes::{
+    PIPE_READMODE_BYTE, PIPE_READMODE_MESSAGE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
+    PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
+};
+
+use crate::sys::{client, pipe, security};
+use crate::{NamedPipe, PipeListener};
+
+/// How a pipe frames data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PipeMode {
+    /// A stream of bytes: writes may be split and joined by the reader.
+    Byte,
+    /// Messages: each write is one message, read back whole.
+    Message,
+}
+
+/// A security descriptor for server instances, from an SDDL string.
+///
+/// # Examples
+///
+/// Allow only the owner and SYSTEM:
+///
+/// ```
+/// use mio_named_pipes::SecurityDescriptor;
+///
+/// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;OW)(A;;GA;;;SY)").unwrap();
+/// # drop(sd);
+/// ```
+#[derive(Clone)]
+pub struct SecurityDescriptor(Arc<security::Descriptor>);
+
+impl SecurityDescriptor {
+    /// Parses an SDDL string (`ConvertStringSecurityDescriptorToSecurityDescriptorW`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with the string in the message when it is not valid SDDL.
+    ///
+    /// ```
+    /// use mio_named_pipes::SecurityDescriptor;
+    ///
+    /// let e = SecurityDescriptor::from_sddl("not sddl").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn from_sddl(sddl: &str) -> io::Result<SecurityDescriptor> {
+        security::Descriptor::from_sddl(sddl).map(|d| SecurityDescriptor(Arc::new(d)))
+    }
+}
+
+impl fmt::Debug for SecurityDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecurityDescriptor { .. }")
+    }
+}
+
+/// Creates server instances (`CreateNamedPipeW`).
+///
+/// Defaults: duplex, byte mode, 64 KiB buffers each way, unlimited
+/// instances, remote clients rejected, not necessarily the first instance
+/// (a [`PipeListener`] always makes its first one so). Every instance is
+/// opened for overlapped I/O.
+///
+/// # Examples
+///
+/// ```
+/// use mio_named_pipes::{PipeMode, ServerOptions};
+///
+/// let server = ServerOptions::new()
+///     .pipe_mode(PipeMode::Message)
+///     .first_pipe_instance(true)
+///     .max_instances(8)
+///     .create(r"\\.\pipe\mio-named-pipes-doc-options")
+///     .unwrap();
+/// # drop(server);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    mode: PipeMode,
+    inbound: bool,
+    outbound: bool,
+    first: bool,
+    max_instances: usize,
+    in_buffer: u32,
+    out_buffer: u32,
+    reject_remote: bool,
+    write_through: bool,
+    security: Option<SecurityDescriptor>,
+}
+
+/// `max_instances` value for no limit (`PIPE_UNLIMITED_INSTANCES`).
+pub const UNLIMITED_INSTANCES: usize = usize::MAX;
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            mode: PipeMode::Byte,
+            inbound: true,
+            outbound: true,
+            first: false,
+            max_instances: UNLIMITED_INSTANCES,
+            in_buffer: pipe::DEFAULT_BUFFER,
+            out_buffer: pipe::DEFAULT_BUFFER,
+            reject_remote: true,
+            write_through: false,
+            security: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The defaults.
+    pub fn new() -> ServerOptions {
+        ServerOptions::default()
+    }
+
+    /// Byte or message mode: `PIPE_TYPE_BYTE | PIPE_READMODE_BYTE` or
+    /// `PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE`.
+    ///
+    /// ```
+    /// # use mio_named_pipes::{PipeMode, ServerOptions};
+    /// ServerOptions::new().pipe_mode(PipeMode::Message);
+    /// ```
+    pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether data flows from client to server (`PIPE_ACCESS_INBOUND`).
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().access_inbound(false); // the server only writes
+    /// ```
+    pub fn access_inbound(&mut self, allowed: bool) -> &mut Self {
+        self.inbound = allowed;
+        self
+    }
+
+    /// Whether data flows from server to client (`PIPE_ACCESS_OUTBOUND`).
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().access_outbound(false); // the server only reads
+    /// ```
+    pub fn access_outbound(&mut self, allowed: bool) -> &mut Self {
+        self.outbound = allowed;
+        self
+    }
+
+    /// Fail if an instance of this name exists already
+    /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so that no other process can have
+    /// squatted the name.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().first_pipe_instance(true);
+    /// ```
+    pub fn first_pipe_instance(&mut self, first: bool) -> &mut Self {
+        self.first = first;
+        self
+    }
+
+    /// The most instances of this name at once (`nMaxInstances`): 1 to 254,
+    /// or [`UNLIMITED_INSTANCES`] (`PIPE_UNLIMITED_INSTANCES`). Another value
+    /// makes `create` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().max_instances(4);
+    /// ```
+    pub fn max_instances(&mut self, n: usize) -> &mut Self {
+        self.max_instances = n;
+        self
+    }
+
+    /// Size the system reserves for the input buffer (`nInBufferSize`).
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().in_buffer_size(128 * 1024);
+    /// ```
+    pub fn in_buffer_size(&mut self, bytes: u32) -> &mut Self {
+        self.in_buffer = bytes;
+        self
+    }
+
+    /// Size the system reserves for the output buffer (`nOutBufferSize`).
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().out_buffer_size(128 * 1024);
+    /// ```
+    pub fn out_buffer_size(&mut self, bytes: u32) -> &mut Self {
+        self.out_buffer = bytes;
+        self
+    }
+
+    /// Refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`).
+    /// On by default: turn it off only for a service meant for the network.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().reject_remote_clients(false);
+    /// ```
+    pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
+        self.reject_remote = reject;
+        self
+    }
+
+    /// Write-through mode (`FILE_FLAG_WRITE_THROUGH`): on pipes to remote
+    /// machines, writes complete only once the data is on the network.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().write_through(true);
+    /// ```
+    pub fn write_through(&mut self, on: bool) -> &mut Self {
+        self.write_through = on;
+        self
+    }
+
+    /// Who may open the pipe (`lpSecurityAttributes`). Without one, the
+    /// default DACL of the creating process applies.
+    ///
+    /// ```
+    /// # use mio_named_pipes::{SecurityDescriptor, ServerOptions};
+    /// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;OW)").unwrap();
+    /// ServerOptions::new().security_descriptor(&sd);
+    /// ```
+    pub fn security_descriptor(&mut self, sd: &SecurityDescriptor) -> &mut Self {
+        self.security = Some(sd.clone());
+        self
+    }
+
+    /// Creates a server instance of `addr`, waiting for a client: call
+    /// [`NamedPipe::connect`] once it is registered.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad option (no access direction, `max_instances`
+    /// out of range, a NUL in the name); otherwise the OS error, such as
+    /// `PermissionDenied` for a first instance whose name exists, or
+    /// `ERROR_PIPE_BUSY` when `max_instances` are open.
+    ///
+    /// ```
+    /// use mio_named_pipes::ServerOptions;
+    ///
+    /// let e = ServerOptions::new().max_instances(0).create(r"\\.\pipe\x").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
+        let handle = self.create_handle(addr.as_ref(), self.first)?;
+        Ok(NamedPipe::from_owned(handle, true))
+    }
+
+    /// Creates a [`PipeListener`] on `addr` that keeps `pending` instances
+    /// listening at all times. Its first instance is always created with
+    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `pending` is 0 or more than `max_instances`; the
+    /// errors of [`create`](ServerOptions::create) otherwise.
+    ///
+    /// ```
+    /// use mio_named_pipes::ServerOptions;
+    ///
+    /// let listener = ServerOptions::new().listen(r"\\.\pipe\mio-named-pipes-doc-listen", 8).unwrap();
+    /// # drop(listener);
+    /// ```
+    pub fn listen<A: AsRef<OsStr>>(&self, addr: A, pending: usize) -> io::Result<PipeListener> {
+        if pending == 0
+            || (self.max_instances != UNLIMITED_INSTANCES && pending > self.max_instances)
+        {
+            return Err(invalid(format!(
+                "a listener needs 1 to max_instances ({}) pending instances, not {pending}",
+                self.max_instances
+            )));
+        }
+        PipeListener::new(self.clone(), addr.as_ref(), pending)
+    }
+
+    /// `CreateNamedPipeW` with these options (`first` overrides `first_pipe_instance`).
+    pub(crate) fn create_handle(
+        &self,
+        addr: &OsStr,
+        first: bool,
+    ) -> io::Result<std::os::windows::io::OwnedHandle> {
+        let max_instances = match self.max_instances {
+            UNLIMITED_INSTANCES => PIPE_UNLIMITED_INSTANCES,
+            n @ 1..=254 => n as u32,
+            n => {
+                return Err(invalid(format!(
+                    "max_instances must be 1 to 254 or UNLIMITED_INSTANCES, not {n}"
+                )))
+            }
+        };
+        let mut open_mode = match (self.inbound, self.outbound) {
+            (true, true) => PIPE_ACCESS_INBOUND | PIPE_ACCESS_OUTBOUND,
+            (true, false) => PIPE_ACCESS_INBOUND,
+            (false, true) => PIPE_ACCESS_OUTBOUND,
+            (false, false) => {
+                return Err(invalid(
+                    "a pipe needs inbound or outbound access, or both".into(),
+                ))
+            }
+        };
+        if first {
+            open_mode |= FILE_FLAG_FIRST_PIPE_INSTANCE;
+        }
+        if self.write_through {
+            open_mode |= FILE_FLAG_WRITE_THROUGH;
+        }
+        let mut pipe_mode = PIPE_WAIT
+            | match self.mode {
+                PipeMode::Byte => PIPE_TYPE_BYTE | PIPE_READMODE_BYTE,
+                PipeMode::Message => PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE,
+            };
+        if self.reject_remote {
+            pipe_mode |= PIPE_REJECT_REMOTE_CLIENTS;
+        }
+        let attributes = self.security.as_ref().map(|sd| sd.0.attributes());
+        let params = pipe::ServerParams {
+            open_mode,
+            pipe_mode,
+            max_instances,
+            out_buffer: self.out_buffer,
+            in_buffer: self.in_buffer,
+            security: attributes.as_ref().map_or(ptr::null(), |a| a as *const _),
+        };
+        pipe::create_server(addr, &params)
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Opens clients of a named pipe (`CreateFileW`), for overlapped I/O.
+///
+/// Defaults: read and write access, byte read mode, the server may
+/// identify the client but not act as it (`SECURITY_SQOS_PRESENT |
+/// SECURITY_IDENTIFICATION`), no waiting when every instance is busy.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mio_named_pipes::{ClientOptions, ServerOptions};
+///
+/// let name = r"\\.\pipe\mio-named-pipes-doc-client";
+/// let server = ServerOptions::new().create(name).unwrap();
+/// let client = ClientOptions::new()
+///     .busy_timeout(Some(Duration::from_secs(1)))
+///     .open(name)
+///     .unwrap();
+/// # drop((server, client));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    read: bool,
+    write: bool,
+    mode: PipeMode,
+    security_qos: u32,
+    busy_timeout: Option<Duration>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            read: true,
+            write: true,
+            mode: PipeMode::Byte,
+            security_qos: SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+            busy_timeout: None,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The defaults.
+    pub fn new() -> ClientOptions {
+        ClientOptions::default()
+    }
+
+    /// Open for reading (`GENERIC_READ`).
+    ///
+    /// ```
+    /// # use mio_named_pipes::ClientOptions;
+    /// ClientOptions::new().read(false); // write only
+    /// ```
+    pub fn read(&mut self, allowed: bool) -> &mut Self {
+        self.read = allowed;
+        self
+    }
+
+    /// Open for writing (`GENERIC_WRITE`).
+    ///
+    /// ```
+    /// # use mio_named_pipes::ClientOptions;
+    /// ClientOptions::new().write(false); // read only
+    /// ```
+    pub fn write(&mut self, allowed: bool) -> &mut Self {
+        self.write = allowed;
+        self
+    }
+
+    /// The read mode set after opening (`SetNamedPipeHandleState` with
+    /// `PIPE_READMODE_BYTE` or `PIPE_READMODE_MESSAGE`). Message mode needs a
+    /// message-type server.
+    ///
+    /// ```
+    /// # use mio_named_pipes::{ClientOptions, PipeMode};
+    /// ClientOptions::new().pipe_mode(PipeMode::Message);
+    /// ```
+    pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Security quality-of-service flags (`SECURITY_SQOS_PRESENT` and
+    /// `SECURITY_ANONYMOUS`, `SECURITY_IDENTIFICATION`,
+    /// `SECURITY_IMPERSONATION` or `SECURITY_DELEGATION`, …), given to
+    /// `CreateFileW`. The default lets the server identify the client but
+    /// not act as it.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ClientOptions;
+    /// const SECURITY_SQOS_PRESENT: u32 = 0x0010_0000;
+    /// const SECURITY_IMPERSONATION: u32 = 2 << 16;
+    /// ClientOptions::new().security_qos_flags(SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
+    /// ```
+    pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
+        self.security_qos = flags;
+        self
+    }
+
+    /// How long `open` waits (`WaitNamedPipeW`) while every instance is
+    /// busy; `None` (the default) fails at once with `ERROR_PIPE_BUSY`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use mio_named_pipes::ClientOptions;
+    /// ClientOptions::new().busy_timeout(Some(Duration::from_millis(500)));
+    /// ```
+    pub fn busy_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Opens a client of the pipe `addr`, connected and ready to register.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when no server of that name exists; when every instance is
+    /// busy, the OS error `ERROR_PIPE_BUSY` (kind `ResourceBusy`) without a
+    /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for a
+    /// NUL in the name.
+    ///
+    /// ```
+    /// use mio_named_pipes::ClientOptions;
+    ///
+    /// let e = ClientOptions::new().open(r"\\.\pipe\mio-named-pipes-nobody-here").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
+        let params = client::ClientParams {
+            // Setting the read mode needs FILE_WRITE_ATTRIBUTES, part of GENERIC_WRITE.
+            access: if self.read { GENERIC_READ } else { 0 }
+                | if self.write { GENERIC_WRITE } else { 0 }
+                | if self.mode == PipeMode::Message {
+                    FILE_WRITE_ATTRIBUTES
+                } else {
+                    0
+                },
+            security_qos: self.security_qos,
+            read_mode: match self.mode {
+                PipeMode::Byte => None,
+                PipeMode::Message => Some(PIPE_READMODE_MESSAGE),
+            },
+            busy_timeout: self.busy_timeout,
+        };
+        let handle = client::open(addr.as_ref(), &params)?;
+        Ok(NamedPipe::from_owned(handle, false))
+    }
+}

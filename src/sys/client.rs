@@ -1,0 +1,101 @@
+//! Opening a client end: `CreateFileW`, waiting for a free instance with
+//! `WaitNamedPipeW`, and setting the read mode.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::windows::io::{AsRawHandle, OwnedHandle};
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT};
+use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
+use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
+
+use super::pipe::{owned, wide};
+
+/// How to open a client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientParams {
+    /// `dwDesiredAccess`.
+    pub(crate) access: u32,
+    /// `SECURITY_*` quality-of-service flags, or'ed into the flags.
+    pub(crate) security_qos: u32,
+    /// A `PIPE_READMODE_*` to set after opening, if any.
+    pub(crate) read_mode: Option<u32>,
+    /// How long to wait for a free instance; `None`: fail at once.
+    pub(crate) busy_timeout: Option<Duration>,
+}
+
+/// Opens `addr` for overlapped I/O, waiting up to `busy_timeout` while every
+/// instance is busy.
+pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
+    let name = wide(addr)?;
+    let deadline = p.busy_timeout.map(|t| Instant::now() + t);
+    loop {
+        // SAFETY: `name` is NUL-terminated and outlives the call; no
+        // security attributes and no template.
+        let h = unsafe {
+            CreateFileW(
+                name.as_ptr(),
+                p.access,
+                0,
+                ptr::null(),
+                OPEN_EXISTING,
+                FILE_FLAG_OVERLAPPED | p.security_qos,
+                ptr::null_mut(),
+            )
+        };
+        match owned(h) {
+            Ok(h) => {
+                if let Some(mode) = p.read_mode {
+                    set_read_mode(&h, mode)?;
+                }
+                return Ok(h);
+            }
+            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
+                let Some(deadline) = deadline else {
+                    return Err(e);
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(timed_out());
+                }
+                // Wait for an instance to free up; then race for it again.
+                let ms = u32::try_from(left.as_millis())
+                    .unwrap_or(u32::MAX - 1)
+                    .max(1);
+                // SAFETY: `name` is NUL-terminated and outlives the call.
+                if unsafe { WaitNamedPipeW(name.as_ptr(), ms) } == 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() == Some(ERROR_SEM_TIMEOUT as i32) {
+                        return Err(timed_out());
+                    }
+                    // The server went away in between (NotFound), or another error.
+                    if e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32) {
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "every instance of the pipe stayed busy for the whole busy_timeout",
+    )
+}
+
+/// `SetNamedPipeHandleState` with a new read mode.
+pub(crate) fn set_read_mode(h: &OwnedHandle, mode: u32) -> io::Result<()> {
+    // SAFETY: a live pipe handle; `mode` outlives the call; null for the
+    // settings left alone.
+    if unsafe { SetNamedPipeHandleState(h.as_raw_handle().cast(), &mode, ptr::null(), ptr::null()) }
+        == 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -688,9 +688,13 @@ fn wine_run(args: &[String]) -> Result<()> {
             process::exit(status.code().unwrap_or(1));
         }
         if Instant::now() >= deadline {
+            // The whole process group (wine may start helpers), then the
+            // child itself in case the group kill was refused.
+            let group = format!("-{}", child.id());
             let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", child.id())])
+                .args(["-s", "KILL", "--", &group])
                 .status();
+            let _ = child.kill();
             let _ = child.wait();
             eprintln!(
                 "\nxtask: TIMEOUT: {name} ran longer than {limit} s under Wine and was killed"

@@ -1,8 +1,9 @@
 //! An echo server on one mio Poll, serving several clients at once.
 //!
-//! The server keeps one instance listening; when a client connects, it
-//! creates the next instance and echoes everything the client sends. The
-//! clients are threads using plain blocking `std::fs::File`s: each sends
+//! The server accepts clients from a `PipeListener` (which keeps instances
+//! listening, so clients arriving together all connect) and echoes
+//! everything each client sends. The clients are threads using plain
+//! blocking `std::fs::File`s: each sends
 //! `MIB_PER_CLIENT` MiB in odd-sized chunks and checks that every byte comes
 //! back. It prints the throughput at the end.
 //!
@@ -28,7 +29,7 @@ mod demo {
     use std::time::Instant;
 
     use mio::{Events, Poll, PollOpt, Ready, Token};
-    use mio_named_pipes::{NamedPipe, ServerOptions};
+    use mio_named_pipes::{NamedPipe, PipeListener};
 
     /// One connected client, as the server sees it.
     struct Conn {
@@ -43,12 +44,13 @@ mod demo {
         let mib: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
         let name = format!(r"\\.\pipe\mio-named-pipes-echo-{}", std::process::id());
 
+        // Keeps 4 instances listening, so clients arriving together all connect.
+        let listener = PipeListener::bind(&name)?;
         let poll = Poll::new()?;
+        poll.register(&listener, LISTENER, Ready::readable(), PollOpt::edge())?;
         let mut events = Events::with_capacity(256);
-        let mut next_token = 1;
-        let mut listening = NamedPipe::new(&name)?;
-        poll.register(&listening, Token(0), Ready::all(), PollOpt::edge())?;
         let mut conns: HashMap<Token, Conn> = HashMap::new();
+        let mut next_token = 1;
 
         let started = Instant::now();
         let workers: Vec<_> = (0..clients)
@@ -61,40 +63,31 @@ mod demo {
         let mut done = 0;
         let mut buf = vec![0u8; 256 * 1024];
         while done < clients {
-            // A connected listening instance becomes a connection; a new
-            // instance takes its place before the next poll.
-            loop {
-                match listening.connect() {
-                    Ok(()) => {
-                        let fresh = ServerOptions::default().create(&name)?;
-                        let token = Token(next_token);
-                        next_token += 1;
-                        let pipe = std::mem::replace(&mut listening, fresh);
-                        poll.reregister(&pipe, token, Ready::all(), PollOpt::edge())?;
-                        poll.register(&listening, Token(0), Ready::all(), PollOpt::edge())?;
-                        conns.insert(
-                            token,
-                            Conn {
-                                pipe,
-                                out: Vec::new(),
-                            },
-                        );
-                        // Serve it at once: its data may have arrived already.
-                        if serve(conns.get_mut(&token).unwrap(), &mut buf)? {
-                            conns.remove(&token);
-                            done += 1;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
-                }
-            }
             poll.poll(&mut events, None)?;
             for ev in events.iter() {
-                if ev.token() == Token(0) {
-                    continue; // handled by the connect loop above
-                }
-                if let Some(c) = conns.get_mut(&ev.token()) {
+                if ev.token() == LISTENER {
+                    // Accept every client waiting, then serve each at once:
+                    // its data may be there already.
+                    loop {
+                        let pipe = match listener.accept() {
+                            Ok(pipe) => pipe,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => return Err(e),
+                        };
+                        let token = Token(next_token);
+                        next_token += 1;
+                        poll.register(&pipe, token, Ready::all(), PollOpt::edge())?;
+                        let mut conn = Conn {
+                            pipe,
+                            out: Vec::new(),
+                        };
+                        if serve(&mut conn, &mut buf)? {
+                            done += 1;
+                        } else {
+                            conns.insert(token, conn);
+                        }
+                    }
+                } else if let Some(c) = conns.get_mut(&ev.token()) {
                     if serve(c, &mut buf)? {
                         conns.remove(&ev.token());
                         done += 1;
@@ -113,6 +106,8 @@ mod demo {
         );
         Ok(())
     }
+
+    const LISTENER: Token = Token(0);
 
     /// Echoes what the client sent; returns true when the client has gone.
     fn serve(c: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
@@ -140,7 +135,7 @@ mod demo {
     /// (One synchronous handle serializes its I/O, so the client alternates
     /// writing a chunk and reading it back rather than using two threads.)
     fn client(name: &str, id: usize, len: usize) -> io::Result<()> {
-        let mut file = OpenOptions::new().read(true).write(true).open(name)?;
+        let mut file = open_retrying(name)?;
         let data: Vec<u8> = (0..len)
             .map(|i| (i * 7 + id * 13 + i / 251) as u8)
             .collect();
@@ -156,6 +151,23 @@ mod demo {
             }
         }
         Ok(())
+    }
+
+    /// A blocking open that waits, a little, while every instance is busy
+    /// (an async client would use `ClientOptions::busy_timeout`).
+    fn open_retrying(name: &str) -> io::Result<std::fs::File> {
+        const ERROR_PIPE_BUSY: i32 = 231;
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match OpenOptions::new().read(true).write(true).open(name) {
+                Err(e)
+                    if e.raw_os_error() == Some(ERROR_PIPE_BUSY) && Instant::now() < deadline =>
+                {
+                    thread::sleep(std::time::Duration::from_millis(5))
+                }
+                r => return r,
+            }
+        }
     }
 
     /// The clients' chunk size: odd, so chunks never line up with buffers.

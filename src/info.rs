@@ -81,7 +81,8 @@ impl NamedPipe {
             } else {
                 PipeEnd::Client
             },
-            max_instances: (max != 255).then_some(max),
+            // Windows reports PIPE_UNLIMITED_INSTANCES (255); Wine reports u32::MAX.
+            max_instances: (max != 255 && max != u32::MAX).then_some(max),
             in_buffer_size: inb,
             out_buffer_size: out,
         })

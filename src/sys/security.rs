@@ -44,8 +44,11 @@ impl Descriptor {
         };
         if ok == 0 {
             let e = io::Error::last_os_error();
-            let invalid = e.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32)
-                || e.raw_os_error() == Some(1336);
+            // ERROR_INVALID_PARAMETER, and ERROR_UNKNOWN_REVISION (1305),
+            // ERROR_INVALID_ACL (1336), ERROR_INVALID_SID (1337),
+            // ERROR_INVALID_SECURITY_DESCR (1338): the string is at fault.
+            let invalid = matches!(e.raw_os_error(),
+                Some(c) if c == ERROR_INVALID_PARAMETER as i32 || c == 1305 || (1336..=1338).contains(&c));
             return Err(if invalid {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,

@@ -540,14 +540,31 @@ fn release_cancels_everything_and_never_closes() {
 fn reads_grow_while_data_streams_and_shrink_when_idle() {
     let (mut e, mut k) = client(byte());
     assert_eq!(k.reads[0].1.capacity(), MIN_READ);
+    let mut buf = vec![0u8; MAX_READ];
+    // Sized from what waits...
     k.peek = Some(Peek {
-        available: 300_000,
+        available: 100_000,
         message_left: 0,
     });
     finish_read(&mut e, &mut k, &vec![1; MIN_READ], None);
-    let mut buf = vec![0u8; MIN_READ];
     e.read(&mut k, &mut buf).unwrap();
-    assert!(k.reads[0].1.capacity() >= 300_000, "sized from what waits");
+    let cap = k.reads[0].1.capacity();
+    assert!(
+        (100_000..2 * 100_000).contains(&cap),
+        "sized from what waits: {cap}"
+    );
+    // ... up to MAX_READ.
+    k.peek = Some(Peek {
+        available: 10 * MAX_READ,
+        message_left: 0,
+    });
+    finish_read(&mut e, &mut k, &vec![1; cap], None);
+    e.read(&mut k, &mut buf).unwrap();
+    let cap = k.reads[0].1.capacity();
+    assert!(
+        (MAX_READ..2 * MAX_READ).contains(&cap),
+        "capped at MAX_READ: {cap}"
+    );
     k.peek = Some(Peek {
         available: 0,
         message_left: 0,

@@ -469,7 +469,7 @@ impl ClientOptions {
     /// # Errors
     ///
     /// `NotFound` when no server of that name exists; when every instance is
-    /// busy, the OS error `ERROR_PIPE_BUSY` (kind `ResourceBusy`) without a
+    /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
     /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for a
     /// NUL in the name.
     ///

@@ -58,15 +58,7 @@ fn write_then_drop_delivers_everything_then_eof() {
     let mut l = Looper::new();
     let (server, client) = pair(&mut l);
     let data = pattern(1, 300_000);
-    let mut off = 0;
-    while off < data.len() {
-        match (&client).write(&data[off..]) {
-            Ok(n) => off += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    let accepted = off;
+    let accepted = write_until_blocked(&client, &data);
     drop(client);
     let got = l.read_to_end(&server);
     assert_eq!(got.len(), accepted);

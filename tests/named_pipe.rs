@@ -292,14 +292,7 @@ fn flush_waits_for_the_data_to_be_written() {
     let mut l = Looper::new();
     let (server, client) = pair(&mut l);
     let data = pattern(5, 400_000);
-    let mut off = 0;
-    while off < data.len() {
-        match (&client).write(&data[off..]) {
-            Ok(n) => off += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let off = write_until_blocked(&client, &data);
     // Nobody reads yet: 400 KB cannot all be in a 64 KiB pipe.
     assert!(would_block((&client).flush()));
     let got = l.read_exact(&server, off);

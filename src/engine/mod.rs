@@ -376,6 +376,12 @@ impl<Op: PartialEq> Engine<Op> {
         match verdict(OpKind::Connect, outcome.error.as_ref()) {
             Verdict::Connected => {
                 self.conn = Conn::Connected;
+                // A new client: the end of file or half a message of an
+                // earlier one (the pipe was found listening) is no part of it.
+                self.partial_message = None;
+                if matches!(self.read, ReadState::Eof) {
+                    self.read = ReadState::Idle;
+                }
                 self.kick_read(k);
             }
             _ => {
@@ -527,7 +533,10 @@ impl<Op: PartialEq> Engine<Op> {
                 None
             }
             Verdict::Listening => {
-                self.conn = Conn::Listening;
+                // (A connect in flight stays tracked.)
+                if matches!(self.conn, Conn::Connected) {
+                    self.conn = Conn::Listening;
+                }
                 self.recycle_read(buf);
                 None
             }

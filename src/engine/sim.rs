@@ -1,33 +1,47 @@
-//! A randomized simulation of the engine against a model pipe.
+//! A deterministic randomized simulation of the engine against a model pipe.
 //!
 //! The simulated kernel holds a peer: the bytes (or messages) it sends on
-//! the current connection, and what it has received. Operations start
-//! pending or finish at once, at random; pending ones complete in random
-//! order (reads in issue order among themselves, as the pipe serves them),
-//! with random successes, partial writes and every error the table knows.
-//! The user side makes random calls. After every step the invariants hold:
-//! no kernel call after close, close once and only after a drop with no
-//! write in flight, every buffer returned, the bytes read are exactly the
-//! peer's stream of the current connection (whole messages in message
-//! mode), the peer receives exactly what `write` accepted, in order, and
-//! every `WouldBlock` leaves an operation in flight that will end it.
+//! the current connection, and what it receives. Operations start pending
+//! or finish at once, at random; pending ones complete in random order
+//! (reads in issue order among themselves, as the pipe serves them, but
+//! interleaved arbitrarily with writes, connects and user calls), with
+//! random successes, partial writes, random `PeekNamedPipe` answers and
+//! every error the table knows (and some it does not). The user side makes
+//! random calls. After every step the invariants hold:
+//!
+//! - no kernel call after close; close at most once, only after a drop and
+//!   with no write in flight; `release` never closes; a dropped pipe with
+//!   no write left is closed; no cancel of an operation not in flight;
+//! - at most one current read, write and connect in flight;
+//! - every buffer handed to the kernel comes back exactly once;
+//! - the bytes read are exactly a prefix of the peer's stream on the current
+//!   connection, in order; in message read mode no `read` spans two
+//!   messages and `recv_msg` returns whole messages (or the rest of one);
+//! - the peer receives exactly what `write` accepted, in order; after a
+//!   write error a tail may be lost, never reordered or duplicated; on a
+//!   message pipe every message arrives as one write;
+//! - readiness is consistent: `readable` is false exactly when `read` would
+//!   block, and every `WouldBlock` leaves an operation in flight whose
+//!   completion ends the wait, or an engine waiting for the user's connect;
+//! - at the end, with the peer gone and everything completed: `flush` is
+//!   `Ok` only if every accepted byte arrived, and reading to the end of
+//!   file yields the peer's whole stream.
+//!
+//! `SIM_SEED=n` replays one seed (all configurations); `SIM_SEEDS=n` runs
+//! `n` seeds; `SIM_TRACE=1` prints every step.
 
-use std::collections::VecDeque;
 use std::io;
 
 use super::table::*;
 use super::*;
 
-/// splitmix64: small, fast and good enough to pick scenarios.
+/// splitmix64: small, fast, and good enough to pick scenarios.
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        mix(self.0)
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -37,9 +51,68 @@ impl Rng {
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
+
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+
+    /// A size with a spread: tiny, small, around `MIN_READ`, or large.
+    fn size(&mut self, large: usize) -> usize {
+        match self.below(4) {
+            0 => 1 + self.below(4),
+            1 => 1 + self.below(200),
+            2 => 1 + self.below(MIN_READ * 3),
+            _ => 1 + self.below(large),
+        }
+    }
 }
 
-/// What kind of operation a pending one is.
+/// The splitmix64 finalizer: a well-mixed function of `x`.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `ERROR_INVALID_FUNCTION`: `ConnectNamedPipe`/`DisconnectNamedPipe` on a client.
+const ERROR_INVALID_FUNCTION: i32 = 1;
+
+/// Errors a read may end with (besides data and end of file).
+const READ_ERRORS: [i32; 10] = [
+    ERROR_BROKEN_PIPE,
+    ERROR_PIPE_NOT_CONNECTED,
+    ERROR_PIPE_LISTENING,
+    ERROR_NO_DATA,
+    ERROR_OPERATION_ABORTED,
+    ERROR_PIPE_CONNECTED,
+    6,    // ERROR_INVALID_HANDLE
+    31,   // ERROR_GEN_FAILURE
+    87,   // ERROR_INVALID_PARAMETER
+    1450, // ERROR_NO_SYSTEM_RESOURCES
+];
+
+/// Errors a write may end with.
+const WRITE_ERRORS: [i32; 9] = [
+    ERROR_BROKEN_PIPE,
+    ERROR_NO_DATA,
+    ERROR_PIPE_LISTENING,
+    ERROR_PIPE_NOT_CONNECTED,
+    ERROR_OPERATION_ABORTED,
+    ERROR_MORE_DATA,
+    6,
+    31,
+    1450,
+];
+
+/// Errors a connect may fail with.
+const CONNECT_ERRORS: [i32; 5] = [
+    ERROR_OPERATION_ABORTED,
+    ERROR_BROKEN_PIPE,
+    ERROR_PIPE_LISTENING,
+    31,
+    1450,
+];
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     Connect,
@@ -47,56 +120,112 @@ enum Kind {
     Write,
 }
 
+#[derive(Debug)]
 struct Pending {
     id: u32,
     kind: Kind,
     buf: Vec<u8>,
-    /// Started on an earlier connection (before a disconnect).
+    /// Started on an earlier connection (before a `disconnect`).
     stale: bool,
+    /// The engine asked to cancel it.
     cancelled: bool,
+    /// The pipe was reset under it (`ERROR_PIPE_LISTENING`): it fails.
+    doomed: bool,
+    /// Writes: the write epoch the bytes belong to.
+    epoch: usize,
 }
 
-/// The model pipe and its peer.
+impl Pending {
+    /// In flight for the current connection, as far as the engine should know.
+    fn current(&self) -> bool {
+        !self.stale && !self.cancelled
+    }
+}
+
+/// The model pipe, its peer, and the bookkeeping of what the engine did to it.
 struct Sim {
     rng: Rng,
-    message: bool,
+    server: bool,
+    /// The handle is in message read mode.
+    msg_reads: bool,
+    /// The pipe is of message type: the peer gets one message per write.
+    msg_pipe: bool,
+    /// Percent of operations that fail at random.
+    err_rate: usize,
+    /// Percent of starts that finish at once.
+    now_rate: usize,
     next_id: u32,
     pending: Vec<Pending>,
-    /// Buffers handed to the kernel and not yet returned.
-    out: usize,
+    /// Buffers handed to the kernel, and buffers given back.
+    given: usize,
+    returned: usize,
     closed: u32,
     calls_after_close: u32,
-    /// The connection's number; bumped by a disconnect.
+    /// `cancel` of an operation that is not in flight.
+    bad_cancels: u32,
+    /// Bumped by a disconnect.
     generation: u32,
-    /// A client is connected on the peer side (for a listening server).
+    /// A client is connected (on a server: after a connect).
     peer_there: bool,
-    /// The peer closed its end: reads end with ERROR_BROKEN_PIPE.
+    /// The peer closed its end: once its data is read, reads end with
+    /// `ERROR_BROKEN_PIPE`.
     peer_gone: bool,
-    /// The peer's messages (byte mode: chunks of its stream) not yet read.
-    to_read: VecDeque<Vec<u8>>,
-    /// Every message the peer sent on this connection, in order.
-    sent: Vec<Vec<u8>>,
-    /// The same, as one stream.
+    /// Messages sent (byte pipe: chunks of the stream): where each ends
+    /// in `stream`.
+    sent_ends: Vec<usize>,
+    /// Everything the peer sent on this connection (that can still be read).
     stream: Vec<u8>,
-    /// What the peer received on this connection.
-    received: Vec<u8>,
-    peek_fails: bool,
+    /// How much of `stream` reads took.
+    read_pos: usize,
+    /// The first message (or chunk) not read to its end.
+    next_msg: usize,
+    /// The current write epoch (set by the user side; a new one starts
+    /// whenever the user sees a write error).
+    epoch: usize,
+    /// What the peer received, by write epoch.
+    received: Vec<Vec<u8>>,
+    /// Message pipe: whole messages received, as (epoch, end in that epoch).
+    received_msgs: Vec<(usize, usize)>,
+    /// The last immediate write result was `ERROR_PIPE_LISTENING`.
+    write_listening_now: bool,
+    /// The end of the scenario: every client leaves once connected.
+    peer_leaves: bool,
 }
-
-fn os(code: i32) -> io::Error {
-    io::Error::from_raw_os_error(code)
-}
-
-const RANDOM_ERRORS: [i32; 6] = [
-    ERROR_BROKEN_PIPE,
-    ERROR_NO_DATA,
-    ERROR_PIPE_LISTENING,
-    ERROR_OPERATION_ABORTED,
-    ERROR_PIPE_NOT_CONNECTED,
-    31, // ERROR_GEN_FAILURE: anything else
-];
 
 impl Sim {
+    fn new(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool) -> Sim {
+        let mut rng = Rng(seed);
+        let err_rate = rng.pick(&[0, 1, 3, 8]);
+        let now_rate = rng.pick(&[0, 30, 30, 90]);
+        Sim {
+            rng,
+            server,
+            msg_reads,
+            msg_pipe,
+            err_rate,
+            now_rate,
+            next_id: 0,
+            pending: Vec::new(),
+            given: 0,
+            returned: 0,
+            closed: 0,
+            calls_after_close: 0,
+            bad_cancels: 0,
+            generation: 0,
+            peer_there: !server,
+            peer_gone: false,
+            read_pos: 0,
+            next_msg: 0,
+            sent_ends: Vec::new(),
+            stream: Vec::new(),
+            epoch: 0,
+            received: Vec::new(),
+            received_msgs: Vec::new(),
+            write_listening_now: false,
+            peer_leaves: false,
+        }
+    }
+
     fn id(&mut self) -> u32 {
         if self.closed > 0 {
             self.calls_after_close += 1;
@@ -105,132 +234,207 @@ impl Sim {
         self.next_id
     }
 
-    fn random_error(&mut self) -> i32 {
-        RANDOM_ERRORS[self.rng.below(RANDOM_ERRORS.len())]
+    fn current(&self, kind: Kind) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| p.kind == kind && p.current())
+            .count()
     }
 
-    /// The peer sends a message (byte mode: a chunk of its stream). Its
-    /// content encodes the connection, its index and each byte's position.
+    fn push(&mut self, id: u32, kind: Kind, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
+        self.pending.push(Pending {
+            id,
+            kind,
+            buf,
+            stale: false,
+            cancelled: false,
+            doomed: false,
+            epoch: self.epoch,
+        });
+        Start::Pending(id)
+    }
+
+    // ------------------------------------------------------------ the peer
+
+    /// The peer sends a message (byte pipe: a chunk of its stream), possibly
+    /// empty. Its content is a function of the connection, its index, its
+    /// length and each byte's position, so any misplaced byte shows.
     fn peer_sends(&mut self) {
-        let index = self.sent.len() as u32;
-        let len = match self.rng.below(4) {
-            0 => 1,
-            1 => 1 + self.rng.below(100),
-            2 => 1 + self.rng.below(MIN_READ * 3),
-            _ => 1 + self.rng.below(40_000),
+        let index = self.sent_ends.len() as u64;
+        let len = if self.rng.chance(3) {
+            0
+        } else {
+            self.rng.size(40_000)
         };
-        let seed = self
-            .generation
-            .wrapping_mul(7919)
-            .wrapping_add(index.wrapping_mul(31));
-        let msg: Vec<u8> = (0..len).map(|i| (seed as usize + i * 13) as u8).collect();
-        self.stream.extend_from_slice(&msg);
-        self.sent.push(msg.clone());
-        self.to_read.push_back(msg);
+        let at = mix(u64::from(self.generation) << 48 ^ index << 24 ^ len as u64) as usize % PERIOD;
+        self.stream.extend_from_slice(&pattern()[at..at + len]);
+        self.sent_ends.push(self.stream.len());
     }
 
-    /// Takes at most `room` bytes of what waits, as a real pipe serves a read:
-    /// byte mode across chunks, message mode within one message. Returns the
-    /// bytes and whether a message goes on (ERROR_MORE_DATA).
-    fn take(&mut self, room: usize) -> (Vec<u8>, bool) {
-        let mut got = Vec::new();
-        while got.len() < room {
-            let Some(front) = self.to_read.front_mut() else {
-                break;
-            };
-            let n = front.len().min(room - got.len());
-            got.extend(front.drain(..n));
-            if front.is_empty() {
-                self.to_read.pop_front();
-                if self.message {
-                    return (got, false);
-                }
-            } else if self.message {
-                return (got, true);
-            }
-        }
-        (got, false)
+    /// A client connected.
+    fn peer_connects(&mut self) {
+        self.peer_there = true;
+        self.peer_gone = self.peer_leaves;
     }
 
-    fn read_result(&mut self, mut buf: Vec<u8>, stale: bool) -> (Vec<u8>, Outcome) {
-        if stale {
-            // A read of the old connection: cancelled, or finished with old
-            // data before the disconnect; either way nobody may see it.
-            if self.rng.chance(50) {
-                let n = 3.min(buf.capacity() - buf.len());
-                buf.extend(std::iter::repeat(0xEE).take(n));
-                return (
-                    buf,
-                    Outcome {
-                        bytes: n,
-                        error: None,
-                    },
-                );
+    /// What can no longer be read is cut from the stream: the unread data,
+    /// and in message read mode the message a read is in the middle of.
+    fn cut_stream(&mut self) {
+        let keep = if self.msg_reads {
+            self.next_msg.checked_sub(1).map_or(0, |i| self.sent_ends[i])
+        } else {
+            self.read_pos
+        };
+        self.stream.truncate(keep);
+        self.sent_ends.retain(|&end| end <= keep);
+        self.read_pos = keep;
+        self.next_msg = self.sent_ends.len();
+    }
+
+    /// The peer went away at once: what it sent and was not read is lost.
+    fn peer_vanishes(&mut self) {
+        self.cut_stream();
+        self.peer_gone = true;
+    }
+
+    /// The pipe was reset to listening under the engine (someone else
+    /// disconnected it): the client and its unread data are gone, and every
+    /// operation in flight fails.
+    fn reset_to_listening(&mut self) {
+        self.cut_stream();
+        self.peer_there = false;
+        self.peer_gone = false;
+        for p in &mut self.pending {
+            if p.kind != Kind::Connect {
+                p.doomed = true;
             }
-            return (buf, Outcome::err(os(ERROR_OPERATION_ABORTED)));
         }
-        if self.rng.chance(3) {
-            let e = self.random_error();
-            return (buf, Outcome::err(os(e)));
+    }
+
+    /// Takes at most `room` bytes of what waits, as a real pipe serves a
+    /// read: byte mode across messages, message mode within one. Returns
+    /// where the bytes start in `stream`, how many, and whether the
+    /// message goes on (`ERROR_MORE_DATA`).
+    fn take(&mut self, room: usize) -> (usize, usize, bool) {
+        let start = self.read_pos;
+        if self.msg_reads {
+            let end = self.sent_ends[self.next_msg];
+            let n = room.min(end - start);
+            self.read_pos += n;
+            if self.read_pos < end {
+                return (start, n, true);
+            }
+            self.next_msg += 1;
+            return (start, n, false);
         }
-        if self.to_read.is_empty() && self.peer_gone {
+        let n = room.min(self.stream.len() - start);
+        self.read_pos += n;
+        self.next_msg = self.sent_ends.partition_point(|&end| end <= self.read_pos);
+        (start, n, false)
+    }
+
+    /// Whether messages (or chunks, maybe empty) wait to be read.
+    fn unread(&self) -> bool {
+        self.next_msg < self.sent_ends.len()
+    }
+
+    /// Whether a read would finish now (with data or end of file).
+    fn read_ready(&self) -> bool {
+        self.unread() || self.peer_gone || !self.peer_there
+    }
+
+    /// A random read failure; the ones that end the connection act on the model.
+    fn read_failure(&mut self) -> Outcome {
+        let code = self.rng.pick(&READ_ERRORS);
+        match code {
+            ERROR_BROKEN_PIPE | ERROR_PIPE_NOT_CONNECTED => self.peer_vanishes(),
+            ERROR_PIPE_LISTENING => self.reset_to_listening(),
+            _ => {}
+        }
+        Outcome::err(os(code))
+    }
+
+    /// The result of a read of the current connection into `buf`.
+    fn read_result(&mut self, mut buf: Vec<u8>) -> (Vec<u8>, Outcome) {
+        if !self.peer_there {
+            return (buf, Outcome::err(os(ERROR_PIPE_LISTENING)));
+        }
+        if self.rng.chance(self.err_rate) || !self.read_ready() {
+            return (buf, self.read_failure());
+        }
+        if !self.unread() {
             return (buf, Outcome::err(os(ERROR_BROKEN_PIPE)));
         }
         let room = buf.capacity() - buf.len();
-        let (data, more) = self.take(room);
-        let n = data.len();
-        buf.extend_from_slice(&data);
+        let (start, n, more) = self.take(room);
+        buf.extend_from_slice(&self.stream[start..start + n]);
         let error = more.then(|| os(ERROR_MORE_DATA));
         (buf, Outcome { bytes: n, error })
     }
 
-    fn write_result(&mut self, buf: &[u8], stale: bool) -> Outcome {
-        if stale {
-            return Outcome::err(os(ERROR_PIPE_NOT_CONNECTED));
+    /// The result of writing `buf` on the current connection, in `epoch`.
+    fn write_result(&mut self, buf: &[u8], epoch: usize) -> Outcome {
+        if !self.peer_there {
+            return Outcome::err(os(ERROR_PIPE_LISTENING));
         }
-        if self.rng.chance(3) {
-            let e = self.random_error();
-            return Outcome::err(os(e));
+        if self.rng.chance(self.err_rate) {
+            let code = self.rng.pick(&WRITE_ERRORS);
+            if code == ERROR_PIPE_LISTENING {
+                self.reset_to_listening();
+            }
+            return Outcome::err(os(code));
         }
-        let n = if !self.message && self.rng.chance(10) {
+        let n = if !self.msg_pipe && self.rng.chance(10) {
             self.rng.below(buf.len() + 1)
+        } else if self.msg_pipe && self.rng.chance(self.err_rate) {
+            // A message pipe that takes part of a message: the engine must
+            // report it, not send the rest as a message of its own.
+            self.rng.below(buf.len())
         } else {
             buf.len()
         };
-        self.received.extend_from_slice(&buf[..n]);
+        if self.received.len() <= epoch {
+            self.received.resize(epoch + 1, Vec::new());
+        }
+        self.received[epoch].extend_from_slice(&buf[..n]);
+        if self.msg_pipe && n == buf.len() {
+            self.received_msgs.push((epoch, self.received[epoch].len()));
+        }
         Outcome {
             bytes: n,
             error: None,
         }
     }
 
-    /// Whether pending operation `p` can finish now: a read of the current
-    /// connection waits for data (or the peer's end).
-    fn can_finish(&self, p: &Pending) -> bool {
-        p.kind != Kind::Read || p.stale || p.cancelled || !self.to_read.is_empty() || self.peer_gone
-    }
-
-    /// Completes one pending operation, chosen at random (reads in order).
+    /// Completes one pending operation chosen at random (reads in order).
+    /// Returns false if none can complete.
     fn complete_one(&mut self, e: &mut Engine<u32>) -> bool {
         let first_read = self.pending.iter().position(|p| p.kind == Kind::Read);
+        let forced_failure = self.rng.chance(self.err_rate);
         let ready: Vec<usize> = (0..self.pending.len())
-            .filter(|&i| self.pending[i].kind != Kind::Read || Some(i) == first_read)
-            .filter(|&i| self.can_finish(&self.pending[i]))
+            .filter(|&i| {
+                let p = &self.pending[i];
+                match p.kind {
+                    Kind::Read => {
+                        Some(i) == first_read
+                            && (!p.current() || p.doomed || forced_failure || self.read_ready())
+                    }
+                    _ => true,
+                }
+            })
             .collect();
         if ready.is_empty() {
             return false;
         }
-        let i = ready[self.rng.below(ready.len())];
-        let p = self.pending.remove(i);
-        self.out -= 1;
+        let p = self.pending.remove(ready[self.rng.below(ready.len())]);
         match p.kind {
             Kind::Connect => {
-                let outcome = if p.cancelled || p.stale {
+                let outcome = if !p.current() {
                     Outcome::err(os(ERROR_OPERATION_ABORTED))
-                } else if self.rng.chance(10) {
-                    Outcome::err(os(31))
+                } else if self.rng.chance(self.err_rate * 2) {
+                    Outcome::err(os(self.rng.pick(&CONNECT_ERRORS)))
                 } else {
-                    self.peer_there = true;
+                    self.peer_connects();
                     Outcome {
                         bytes: 0,
                         error: None,
@@ -239,15 +443,42 @@ impl Sim {
                 e.complete(self, &p.id, None, outcome);
             }
             Kind::Read => {
-                let (buf, outcome) = if p.cancelled && !p.stale {
-                    (p.buf, Outcome::err(os(ERROR_OPERATION_ABORTED)))
+                self.returned += 1;
+                let (buf, outcome) = if !p.current() {
+                    // Cancelled or of an old connection: it may still have
+                    // read something before the cancel. Nobody may see it.
+                    let mut buf = p.buf;
+                    if self.rng.chance(50) {
+                        let n = 5.min(buf.capacity() - buf.len());
+                        buf.extend(std::iter::repeat(0xEE).take(n));
+                        (
+                            buf,
+                            Outcome {
+                                bytes: n,
+                                error: None,
+                            },
+                        )
+                    } else {
+                        (buf, Outcome::err(os(ERROR_OPERATION_ABORTED)))
+                    }
+                } else if p.doomed {
+                    (p.buf, Outcome::err(os(ERROR_PIPE_LISTENING)))
                 } else {
-                    self.read_result(p.buf, p.stale)
+                    self.read_result(p.buf)
                 };
                 e.complete(self, &p.id, Some(buf), outcome);
             }
             Kind::Write => {
-                let outcome = self.write_result(&p.buf, p.stale);
+                self.returned += 1;
+                let outcome = if p.stale {
+                    Outcome::err(os(ERROR_PIPE_NOT_CONNECTED))
+                } else if p.cancelled {
+                    Outcome::err(os(ERROR_OPERATION_ABORTED))
+                } else if p.doomed {
+                    Outcome::err(os(ERROR_PIPE_LISTENING))
+                } else {
+                    self.write_result(&p.buf, p.epoch)
+                };
                 e.complete(self, &p.id, Some(p.buf), outcome);
             }
         }
@@ -255,92 +486,115 @@ impl Sim {
     }
 }
 
+fn os(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
 impl Kernel for Sim {
     type Op = u32;
 
     fn start_connect(&mut self) -> Start<u32, ()> {
         let id = self.id();
-        if self.rng.chance(20) {
-            let code = [ERROR_PIPE_CONNECTED, ERROR_NO_DATA, 31][self.rng.below(3)];
-            self.peer_there = code != 31;
-            return Start::Done((), Outcome::err(os(code)));
+        if !self.server {
+            return Start::Done((), Outcome::err(os(ERROR_INVALID_FUNCTION)));
         }
-        self.out += 1;
-        self.pending.push(Pending {
-            id,
-            kind: Kind::Connect,
-            buf: Vec::new(),
-            stale: false,
-            cancelled: false,
-        });
-        Start::Pending(id)
+        if self.rng.chance(self.now_rate) {
+            let error = match self.rng.below(5) {
+                0 => None,
+                1 | 2 => Some(ERROR_PIPE_CONNECTED),
+                3 => Some(ERROR_NO_DATA),
+                _ => Some(self.rng.pick(&CONNECT_ERRORS)),
+            };
+            match error {
+                None | Some(ERROR_PIPE_CONNECTED) => self.peer_connects(),
+                Some(ERROR_NO_DATA) => {
+                    // A client came and left already.
+                    self.peer_connects();
+                    self.peer_gone = true;
+                }
+                _ => {}
+            }
+            return Start::Done(
+                (),
+                Outcome {
+                    bytes: 0,
+                    error: error.map(os),
+                },
+            );
+        }
+        match self.push(id, Kind::Connect, Vec::new()) {
+            Start::Pending(id) => Start::Pending(id),
+            Start::Done(..) => unreachable!(),
+        }
     }
 
     fn start_read(&mut self, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
         let id = self.id();
+        self.given += 1;
         assert!(buf.capacity() > buf.len(), "a read with no room");
-        let reads_pending = self
-            .pending
-            .iter()
-            .any(|p| p.kind == Kind::Read && !p.stale);
-        // A read finishes at once only when nothing is queued before it.
-        if !reads_pending && self.rng.chance(30) {
-            if self.rng.chance(10) {
-                let e = self.random_error();
-                return Start::Done(buf, Outcome::err(os(e)));
+        let reads_queued = self.pending.iter().any(|p| p.kind == Kind::Read);
+        // A read finishes at once only when no read is queued before it.
+        if !reads_queued && self.rng.chance(self.now_rate) {
+            if !self.peer_there || self.rng.chance(self.err_rate) {
+                self.returned += 1;
+                let (buf, outcome) = if self.peer_there {
+                    (buf, self.read_failure())
+                } else {
+                    (buf, Outcome::err(os(ERROR_PIPE_LISTENING)))
+                };
+                return Start::Done(buf, outcome);
             }
-            // A message longer than the room ends in ERROR_MORE_DATA, which
-            // completes through the port: such a read stays pending.
-            let room = buf.capacity() - buf.len();
-            let fits = !self.message || self.to_read.front().is_none_or(|m| m.len() <= room);
-            if (!self.to_read.is_empty() || self.peer_gone) && fits {
-                let (buf, outcome) = self.read_result(buf, false);
+            if self.read_ready() || self.rng.chance(5) {
+                // Data, end of file, or (rarely) a read that finishes empty.
+                self.returned += 1;
+                if !self.read_ready() {
+                    return Start::Done(
+                        buf,
+                        Outcome {
+                            bytes: 0,
+                            error: None,
+                        },
+                    );
+                }
+                let (buf, outcome) = self.read_result(buf);
                 return Start::Done(buf, outcome);
             }
         }
-        self.out += 1;
-        self.pending.push(Pending {
-            id,
-            kind: Kind::Read,
-            buf,
-            stale: false,
-            cancelled: false,
-        });
-        Start::Pending(id)
+        self.push(id, Kind::Read, buf)
     }
 
     fn start_write(&mut self, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
         let id = self.id();
-        let writes_pending = self
-            .pending
-            .iter()
-            .any(|p| p.kind == Kind::Write && !p.stale);
-        if !writes_pending && self.rng.chance(30) {
-            let outcome = self.write_result(&buf, false);
+        self.given += 1;
+        self.write_listening_now = false;
+        let writes_queued = self.pending.iter().any(|p| p.kind == Kind::Write);
+        if !writes_queued && self.rng.chance(self.now_rate) {
+            self.returned += 1;
+            let outcome = self.write_result(&buf, self.epoch);
+            self.write_listening_now = matches!(
+                outcome.error.as_ref().and_then(io::Error::raw_os_error),
+                Some(ERROR_PIPE_LISTENING)
+            );
             return Start::Done(buf, outcome);
         }
-        self.out += 1;
-        self.pending.push(Pending {
-            id,
-            kind: Kind::Write,
-            buf,
-            stale: false,
-            cancelled: false,
-        });
-        Start::Pending(id)
+        self.push(id, Kind::Write, buf)
     }
 
     fn cancel(&mut self, op: &u32) {
         if self.closed > 0 {
             self.calls_after_close += 1;
         }
-        if let Some(p) = self.pending.iter_mut().find(|p| p.id == *op) {
-            p.cancelled = true;
+        match self.pending.iter_mut().find(|p| p.id == *op) {
+            Some(p) => p.cancelled = true,
+            None => self.bad_cancels += 1,
         }
     }
 
     fn disconnect(&mut self) -> io::Result<()> {
         self.id();
+        if !self.server {
+            return Err(os(ERROR_INVALID_FUNCTION));
+        }
         if self.rng.chance(5) {
             return Err(os(31));
         }
@@ -350,28 +604,32 @@ impl Kernel for Sim {
         self.generation += 1;
         self.peer_there = false;
         self.peer_gone = false;
-        self.to_read.clear();
-        self.sent.clear();
+        self.read_pos = 0;
+        self.next_msg = 0;
+        self.sent_ends.clear();
         self.stream.clear();
+        self.epoch = 0;
         self.received.clear();
+        self.received_msgs.clear();
         Ok(())
     }
 
     fn peek(&mut self) -> Option<Peek> {
         self.id();
-        if self.peek_fails {
-            return None;
+        match self.rng.below(10) {
+            0 => None,
+            1 => Some(Peek {
+                available: self.rng.below(2 * MAX_READ),
+                message_left: self.rng.below(60_000),
+            }),
+            _ => Some(Peek {
+                available: self.stream.len() - self.read_pos,
+                message_left: match self.sent_ends.get(self.next_msg) {
+                    Some(end) if self.msg_reads => end - self.read_pos,
+                    _ => 0,
+                },
+            }),
         }
-        let available = self.to_read.iter().map(Vec::len).sum();
-        let message_left = if self.message {
-            self.to_read.front().map_or(0, Vec::len)
-        } else {
-            0
-        };
-        Some(Peek {
-            available,
-            message_left,
-        })
     }
 
     fn close(&mut self) {
@@ -380,316 +638,619 @@ impl Kernel for Sim {
 }
 
 /// What the user side has seen of the current connection.
-#[derive(Default)]
 struct Seen {
     /// Bytes read, in order.
     read: Vec<u8>,
-    /// Message mode: bytes read of the message in progress.
-    in_message: usize,
-    /// Bytes `write` accepted.
-    accepted: Vec<u8>,
-    /// A write error was reported: what was accepted may be lost from there.
-    write_failed: bool,
-    /// How much of `read` and of the peer's `received` was checked already.
     read_checked: usize,
-    received_checked: usize,
+    /// Bytes `write` accepted, in order.
+    accepted: Vec<u8>,
+    /// Message pipe: where each accepted message ends in `accepted`.
+    accepted_ends: Vec<usize>,
+    /// Where each write epoch starts in `accepted`: a new one starts when
+    /// the user sees a write error (what was accepted before may be lost).
+    epochs: Vec<usize>,
+    /// How much of each epoch's received bytes was checked.
+    received_checked: Vec<usize>,
+    received_msgs_checked: usize,
 }
 
-fn run(seed: u64, message: bool, server: bool) {
-    let mut sim = Sim {
-        rng: Rng(seed),
-        message,
-        next_id: 0,
-        pending: Vec::new(),
-        out: 0,
-        closed: 0,
-        calls_after_close: 0,
-        generation: 0,
-        peer_there: !server,
-        peer_gone: false,
-        to_read: VecDeque::new(),
-        sent: Vec::new(),
-        stream: Vec::new(),
-        received: Vec::new(),
-        peek_fails: false,
-    };
+impl Seen {
+    fn new() -> Seen {
+        Seen {
+            read: Vec::new(),
+            read_checked: 0,
+            accepted: Vec::new(),
+            accepted_ends: Vec::new(),
+            epochs: vec![0],
+            received_checked: Vec::new(),
+            received_msgs_checked: 0,
+        }
+    }
+
+    /// The user saw a write error.
+    fn write_error(&mut self, sim: &mut Sim) {
+        self.epochs.push(self.accepted.len());
+        sim.epoch = self.epochs.len() - 1;
+    }
+}
+
+/// The period of [`pattern`].
+const PERIOD: usize = 1 << 20;
+
+/// Random bytes, made once: the data of both ends are windows of it. Its
+/// first bytes repeat after `PERIOD`, so that any window of up to
+/// `2 * WRITE_QUEUE` bytes is one slice.
+fn pattern() -> &'static [u8] {
+    static PATTERN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut p = Vec::with_capacity(PERIOD + 2 * WRITE_QUEUE + 8);
+        let mut w = 0;
+        while p.len() < PERIOD {
+            p.extend_from_slice(&mix(w).to_le_bytes());
+            w += 1;
+        }
+        p.extend_from_within(..2 * WRITE_QUEUE);
+        p
+    })
+}
+
+/// `n` bytes to write at offset `pos` of the accepted stream: a function
+/// of the connection and the position that does not repeat within
+/// `PERIOD`, so a lost, repeated or misplaced run shows.
+fn write_data(generation: u32, pos: usize, n: usize) -> &'static [u8] {
+    let at = (pos + mix(u64::from(generation) ^ 0x5EED) as usize) % PERIOD;
+    &pattern()[at..at + n]
+}
+
+/// One scenario.
+struct Run {
+    seed: u64,
+    sim: Sim,
+    e: Engine<u32>,
+    seen: Seen,
+    dropped: bool,
+    released: bool,
+    buf: Vec<u8>,
+    trace: bool,
+}
+
+fn would_block<T>(r: &io::Result<T>) -> bool {
+    matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl Run {
+    fn ctx(&self, step: usize) -> String {
+        format!(
+            "seed {} (server {}, message pipe {}, message reads {}, err {}%, now {}%) step {step}",
+            self.seed,
+            self.sim.server,
+            self.sim.msg_pipe,
+            self.sim.msg_reads,
+            self.sim.err_rate,
+            self.sim.now_rate
+        )
+    }
+
+    /// After a user call returned `WouldBlock`: something will end the wait.
+    /// `what` is the operation whose completion the caller waits for.
+    fn assert_will_wake(&self, what: Kind, c: &str) {
+        let e = &self.e;
+        if !e.is_registered() {
+            return; // registering is the wakeup
+        }
+        if what != Kind::Connect && !matches!(e.conn, Conn::Connected) {
+            match e.conn {
+                // Waiting for the user's connect.
+                Conn::Listening => return,
+                Conn::Connecting(_) => {
+                    assert_eq!(
+                        self.sim.current(Kind::Connect),
+                        1,
+                        "{c}: connecting with no connect in flight"
+                    );
+                    return;
+                }
+                Conn::Connected => unreachable!(),
+            }
+        }
+        assert!(
+            self.sim.current(what) > 0,
+            "{c}: {what:?} would block with no {what:?} in flight (engine {e:?})"
+        );
+    }
+
+    fn got_bytes(&mut self, k: usize, whole_message: bool, c: &str) {
+        let start = self.seen.read.len() - k;
+        if !self.sim.msg_reads {
+            return;
+        }
+        let i = self.sim.sent_ends.partition_point(|&end| end <= start);
+        let end = self.sim.sent_ends.get(i).copied().unwrap_or(usize::MAX);
+        assert!(
+            start + k <= end,
+            "{c}: one read returned bytes of two messages ({k} bytes at {start}, message ends at {end})"
+        );
+        if whole_message {
+            assert_eq!(
+                start + k,
+                end,
+                "{c}: recv_msg returned part of a message ({k} bytes at {start})"
+            );
+        }
+    }
+
+    fn read(&mut self, step: usize) {
+        let n = self.sim.rng.size(self.buf.len());
+        let readable = self.e.readiness().readable;
+        let r = self.e.read(&mut self.sim, &mut self.buf[..n]);
+        let c = self.ctx(step);
+        assert_eq!(
+            readable,
+            !would_block(&r),
+            "{c}: readable {readable}, but read returned {r:?}"
+        );
+        match r {
+            Ok(k) => {
+                assert!(k <= n);
+                self.seen.read.extend_from_slice(&self.buf[..k]);
+                self.got_bytes(k, false, &c);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.assert_will_wake(Kind::Read, &c)
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn recv_msg(&mut self, step: usize) {
+        // The old contents of `out` must never come out.
+        let mut out = vec![0xAB; self.sim.rng.below(10)];
+        let readable = self.e.readiness().readable;
+        let r = self.e.recv_msg(&mut self.sim, &mut out);
+        let c = self.ctx(step);
+        assert_eq!(
+            readable,
+            !would_block(&r),
+            "{c}: readable {readable}, but recv_msg returned {r:?}"
+        );
+        match r {
+            Ok(k) => {
+                assert_eq!(k, out.len(), "{c}: recv_msg length");
+                self.seen.read.extend_from_slice(&out);
+                if k > 0 {
+                    self.got_bytes(k, true, &c);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.assert_will_wake(Kind::Read, &c)
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn write(&mut self, step: usize) {
+        let large = if self.sim.rng.chance(2) {
+            2 * WRITE_QUEUE
+        } else {
+            30_000
+        };
+        let n = self.sim.rng.size(large);
+        let data = write_data(self.sim.generation, self.seen.accepted.len(), n);
+        let readiness = self.e.readiness();
+        let error_waits = self.e.connect_error.is_some();
+        self.sim.write_listening_now = false;
+        let r = self.e.write(&mut self.sim, data);
+        let c = self.ctx(step);
+        match r {
+            Ok(k) => {
+                assert!(k > 0 && k <= n, "{c}: write took {k} of {n}");
+                if self.sim.msg_pipe {
+                    assert_eq!(k, n, "{c}: a message accepted in part");
+                }
+                self.seen.accepted.extend_from_slice(&data[..k]);
+                self.seen.accepted_ends.push(self.seen.accepted.len());
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                assert!(
+                    !readiness.writable || error_waits || self.sim.write_listening_now,
+                    "{c}: writable, but write would block"
+                );
+                self.assert_will_wake(Kind::Write, &c);
+            }
+            Err(_) => self.seen.write_error(&mut self.sim),
+        }
+    }
+
+    fn flush(&mut self, step: usize) {
+        let r = self.e.flush();
+        let c = self.ctx(step);
+        match r {
+            Ok(()) => {
+                // Everything accepted since the last error was handed over.
+                let epoch = self.seen.epochs.len() - 1;
+                let got = self.sim.received.get(epoch).map_or(0, Vec::len);
+                assert_eq!(
+                    self.seen.epochs[epoch] + got,
+                    self.seen.accepted.len(),
+                    "{c}: flush Ok, but not everything accepted was written"
+                );
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                assert!(
+                    !self.e.readiness().writable,
+                    "{c}: writable while a flush waits"
+                );
+                assert!(
+                    self.sim.current(Kind::Write) > 0,
+                    "{c}: flush would block with no write in flight"
+                );
+            }
+            Err(_) => self.seen.write_error(&mut self.sim),
+        }
+    }
+
+    fn take_error(&mut self) {
+        let connect_error = self.e.connect_error.is_some();
+        if self.e.take_error().is_some() && !connect_error {
+            self.seen.write_error(&mut self.sim);
+        }
+    }
+
+    fn connect(&mut self, step: usize) {
+        let r = self.e.connect(&mut self.sim);
+        let c = self.ctx(step);
+        if would_block(&r) {
+            self.assert_will_wake(Kind::Connect, &c);
+        } else if r.is_ok() {
+            // (Unless the first read found the pipe reset to listening.)
+            assert!(
+                matches!(self.e.conn, Conn::Connected) || !self.sim.peer_there,
+                "{c}: connect Ok, but not connected"
+            );
+        }
+    }
+
+    fn disconnect(&mut self, step: usize) {
+        if self.e.disconnect(&mut self.sim).is_ok() {
+            self.seen = Seen::new();
+            assert_eq!(
+                self.e.readiness(),
+                Readiness::default(),
+                "{}: readiness after disconnect",
+                self.ctx(step)
+            );
+        }
+    }
+
+    fn check(&mut self, step: usize) {
+        let c = self.ctx(step);
+        let sim = &self.sim;
+        assert_eq!(sim.calls_after_close, 0, "{c}: a kernel call after close");
+        assert_eq!(
+            sim.bad_cancels, 0,
+            "{c}: cancel of an operation not in flight"
+        );
+        assert!(sim.closed <= 1, "{c}: closed twice");
+        if self.released {
+            assert_eq!(sim.closed, 0, "{c}: closed after release");
+        } else if self.dropped {
+            let writing = sim.current(Kind::Write) > 0;
+            assert_eq!(
+                sim.closed,
+                u32::from(!writing),
+                "{c}: a dropped pipe closes exactly when its last write is done"
+            );
+        } else {
+            assert_eq!(sim.closed, 0, "{c}: closed while the pipe is in use");
+        }
+        for kind in [Kind::Read, Kind::Write, Kind::Connect] {
+            assert!(sim.current(kind) <= 1, "{c}: two {kind:?}s in flight");
+        }
+        // No lost wakeup: a connected pipe with no read in flight has
+        // something to hand out, and with no write in flight takes writes.
+        let e = &self.e;
+        if e.is_registered() && !self.dropped && !self.released && matches!(e.conn, Conn::Connected)
+        {
+            let r = e.readiness();
+            assert!(
+                r.readable || sim.current(Kind::Read) > 0,
+                "{c}: not readable, and no read in flight"
+            );
+            assert!(
+                r.writable || sim.current(Kind::Write) > 0,
+                "{c}: not writable, and no write in flight"
+            );
+        }
+        assert_eq!(
+            sim.given - sim.returned,
+            sim.pending
+                .iter()
+                .filter(|p| p.kind != Kind::Connect)
+                .count(),
+            "{c}: a buffer went missing"
+        );
+
+        // What was read is exactly the peer's stream, so far.
+        let seen = &mut self.seen;
+        let (from, to) = (seen.read_checked, seen.read.len());
+        assert!(
+            to <= sim.stream.len(),
+            "{c}: read {to} bytes, more than the {} sent",
+            sim.stream.len()
+        );
+        if seen.read[from..to] != sim.stream[from..to] {
+            let i = (from..to).find(|&i| seen.read[i] != sim.stream[i]);
+            panic!("{c}: byte {i:?} read is not the byte sent there");
+        }
+        seen.read_checked = to;
+
+        // What the peer received is what write accepted, in order, epoch by epoch.
+        assert!(
+            sim.received.len() <= seen.epochs.len(),
+            "{c}: bytes of an epoch not begun"
+        );
+        seen.received_checked.resize(sim.received.len(), 0);
+        for (epoch, got) in sim.received.iter().enumerate() {
+            let start = seen.epochs[epoch];
+            let limit = seen
+                .epochs
+                .get(epoch + 1)
+                .copied()
+                .unwrap_or(seen.accepted.len());
+            assert!(
+                start + got.len() <= limit,
+                "{c}: the peer got more than was accepted (epoch {epoch})"
+            );
+            let from = seen.received_checked[epoch];
+            if got[from..] != seen.accepted[start + from..start + got.len()] {
+                panic!("{c}: the peer got other bytes than accepted (epoch {epoch})");
+            }
+            seen.received_checked[epoch] = got.len();
+        }
+        if sim.msg_pipe {
+            for &(epoch, end) in &sim.received_msgs[seen.received_msgs_checked..] {
+                let at = seen.epochs[epoch] + end;
+                assert!(
+                    seen.accepted_ends.binary_search(&at).is_ok(),
+                    "{c}: the peer got a message that is not one write"
+                );
+            }
+            seen.received_msgs_checked = sim.received_msgs.len();
+        }
+    }
+
+    fn trace(&self, step: usize, action: usize) {
+        if self.trace {
+            eprintln!(
+                "step {step} action {action}: read {} stream {} unread ends {:?} pending {:?} engine {:?}",
+                self.seen.read.len(),
+                self.sim.stream.len(),
+                &self.sim.sent_ends[self.sim.next_msg..],
+                self.sim
+                    .pending
+                    .iter()
+                    .map(|p| (p.id, p.kind, p.buf.len(), p.stale, p.cancelled, p.doomed))
+                    .collect::<Vec<_>>(),
+                self.e
+            );
+        }
+    }
+
+    fn drain(&mut self, step: usize) {
+        while self.sim.complete_one(&mut self.e) {
+            self.check(step);
+        }
+    }
+}
+
+fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
+    let sim = Sim::new(
+        mix(seed
+            ^ u64::from(server) << 62
+            ^ u64::from(msg_pipe) << 61
+            ^ u64::from(msg_reads) << 60),
+        server,
+        msg_pipe,
+        msg_reads,
+    );
     let framing = Framing {
-        message_reads: message,
-        message_writes: message,
+        message_reads: msg_reads,
+        message_writes: msg_pipe,
     };
-    let mut e = if server {
+    let e = if server {
         Engine::listening(framing)
     } else {
         Engine::connected(framing)
     };
-    let mut seen = Seen::default();
-    let mut dropped = false;
-    let mut buf = vec![0u8; 100_000];
-    let pattern = pattern();
-    let ctx = |step: usize| format!("seed {seed} message {message} server {server} step {step}");
+    let mut r = Run {
+        seed,
+        sim,
+        e,
+        seen: Seen::new(),
+        dropped: false,
+        released: false,
+        buf: vec![0u8; 100_000],
+        trace,
+    };
+    const STEPS: usize = 300;
+    let drop_at = if r.sim.rng.chance(50) {
+        r.sim.rng.below(STEPS)
+    } else {
+        usize::MAX
+    };
+    let release_at = if r.sim.rng.chance(5) {
+        r.sim.rng.below(STEPS)
+    } else {
+        usize::MAX
+    };
 
-    for step in 0..400 {
-        sim.peek_fails = sim.rng.chance(10);
-        let action = sim.rng.below(100);
-        if dropped {
+    for step in 0..STEPS {
+        let action = r.sim.rng.below(100);
+        if r.dropped || r.released {
             // Only the kernel moves now.
-            if !sim.complete_one(&mut e) {
+            if !r.sim.complete_one(&mut r.e) {
                 break;
             }
-        } else if action < 8 {
-            if !e.is_registered() {
-                e.register(&mut sim);
+        } else if step == drop_at {
+            r.e.drop_pipe(&mut r.sim);
+            r.dropped = true;
+        } else if step == release_at {
+            r.e.release(&mut r.sim);
+            r.released = true;
+        } else if action < 5 {
+            if !r.e.is_registered() {
+                r.e.register(&mut r.sim);
             }
         } else if action < 30 {
-            sim.complete_one(&mut e);
+            r.sim.complete_one(&mut r.e);
+        } else if action < 37 {
+            if r.sim.peer_there && !r.sim.peer_gone && r.sim.sent_ends.len() < 60 {
+                r.sim.peer_sends();
+            }
         } else if action < 38 {
-            if sim.peer_there && !sim.peer_gone && sim.sent.len() < 60 {
-                sim.peer_sends();
+            if r.sim.peer_there {
+                r.sim.peer_gone = true;
             }
-        } else if action < 40 {
-            if sim.peer_there {
-                sim.peer_gone = true;
-            }
-        } else if action < 58 {
-            let n = 1 + sim.rng.below(buf.len());
-            let readable = e.readiness().readable;
-            match e.read(&mut sim, &mut buf[..n]) {
-                Ok(0) => {}
-                Ok(k) => {
-                    seen.read.extend_from_slice(&buf[..k]);
-                    check_message_read(&sim, &mut seen, k, &ctx(step));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    assert!(!readable, "{}: readable, but read would block", ctx(step));
-                    assert_read_will_wake(&e, &ctx(step));
-                }
-                Err(_) => {}
-            }
-        } else if action < 64 {
-            let mut out = Vec::new();
-            match e.recv_msg(&mut sim, &mut out) {
-                Ok(0) => {}
-                Ok(k) => {
-                    assert_eq!(k, out.len());
-                    if message {
-                        // A whole message, or the rest of one partly read.
-                        let whole = &sim.sent[message_index(&sim, seen.read.len())];
-                        assert_eq!(
-                            out,
-                            whole[seen.in_message..],
-                            "{}: recv_msg returned no whole message",
-                            ctx(step)
-                        );
-                        seen.in_message = 0;
-                    }
-                    seen.read.extend_from_slice(&out);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    assert_read_will_wake(&e, &ctx(step))
-                }
-                Err(_) => {}
-            }
-        } else if action < 82 {
-            let max = if sim.rng.chance(1) {
-                2 * WRITE_QUEUE
-            } else {
-                30_000
-            };
-            let n = 1 + sim.rng.below(max);
-            let off = seen.accepted.len() % 251;
-            let data = &pattern[off..off + n];
-            match e.write(&mut sim, data) {
-                Ok(k) => {
-                    assert!(k > 0 && k <= n);
-                    if message {
-                        assert_eq!(k, n, "{}: a message accepted in part", ctx(step));
-                    }
-                    seen.accepted.extend_from_slice(&data[..k]);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    assert!(
-                        !e.is_registered()
-                            || e.write.inflight.is_some()
-                            || !matches!(e.conn, Conn::Connected),
-                        "{}: write would block with nothing in flight",
-                        ctx(step)
-                    );
-                }
-                Err(_) => seen.write_failed = true,
-            }
-        } else if action < 85 {
-            match e.flush() {
-                Ok(()) => assert!(e.write.idle(), "{}: flush Ok with data queued", ctx(step)),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    assert!(
-                        e.write.inflight.is_some(),
-                        "{}: flush blocks with nothing in flight",
-                        ctx(step)
-                    )
-                }
-                Err(_) => seen.write_failed = true,
-            }
-        } else if action < 88 {
-            if e.take_error().is_some() {
-                seen.write_failed = true;
-            }
+        } else if action < 55 {
+            r.read(step);
+        } else if action < 62 {
+            r.recv_msg(step);
+        } else if action < 78 {
+            r.write(step);
+        } else if action < 81 {
+            r.flush(step);
+        } else if action < 84 {
+            r.take_error();
+        } else if action < 90 {
+            r.connect(step);
         } else if action < 93 {
-            if server {
-                match e.connect(&mut sim) {
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        assert!(
-                            !e.is_registered() || matches!(e.conn, Conn::Connecting(_)),
-                            "{}: connect would block with none in flight",
-                            ctx(step)
-                        )
+            r.disconnect(step);
+        }
+        r.trace(step, action);
+        r.check(step);
+    }
+
+    let step = STEPS;
+    if !r.dropped && !r.released {
+        // The peer leaves and everything completes, without failures: every
+        // accepted byte must arrive, and reading must yield the whole stream.
+        r.sim.err_rate = 0;
+        r.sim.peer_leaves = true;
+        r.sim.peer_gone |= r.sim.peer_there;
+        r.drain(step);
+        match r.e.flush() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                panic!("{}: flush would block with nothing in flight", r.ctx(step))
+            }
+            Err(_) => r.seen.write_error(&mut r.sim),
+            Ok(()) => r.flush(step),
+        }
+        if r.e.is_registered() && matches!(r.e.conn, Conn::Connected) {
+            let mut end_of_file = false;
+            for _ in 0..100_000 {
+                let readable = r.e.readiness().readable;
+                let n = if r.sim.rng.chance(80) {
+                    r.buf.len()
+                } else {
+                    r.sim.rng.size(r.buf.len())
+                };
+                let res = r.e.read(&mut r.sim, &mut r.buf[..n]);
+                let c = r.ctx(step);
+                assert_eq!(readable, !would_block(&res), "{c}: readable, but {res:?}");
+                match res {
+                    Ok(0) => {
+                        end_of_file = true;
+                        break;
                     }
-                    _ => {}
+                    Ok(k) => {
+                        r.seen.read.extend_from_slice(&r.buf[..k]);
+                        r.got_bytes(k, false, &c);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        r.assert_will_wake(Kind::Read, &c);
+                        if !r.sim.complete_one(&mut r.e) {
+                            break;
+                        }
+                    }
+                    Err(_) => {}
                 }
+                r.check(step);
             }
-        } else if action < 97 {
-            if server && e.disconnect(&mut sim).is_ok() {
-                seen = Seen::default();
+            let c = r.ctx(step);
+            // (A reset to listening under the engine ends reading too.)
+            let connected = matches!(r.e.conn, Conn::Connected);
+            assert!(
+                end_of_file || !connected,
+                "{c}: the peer left, but reads never end: read {} of {}, engine {:?}, pending {:?}",
+                r.seen.read.len(),
+                r.sim.stream.len(),
+                r.e,
+                r.sim.pending
+            );
+            if end_of_file {
+                assert_eq!(
+                    r.seen.read.len(),
+                    r.sim.stream.len(),
+                    "{c}: end of file before the whole stream was read"
+                );
             }
-        } else if action < 99 {
-            e.drop_pipe(&mut sim);
-            dropped = true;
         }
-
-        if std::env::var_os("SIM_TRACE").is_some() {
-            eprintln!(
-                "step {step} action {action}: read {} sent {:?} to_read {:?} pending {:?} engine {:?}",
-                seen.read.len(),
-                sim.sent.iter().map(Vec::len).collect::<Vec<_>>(),
-                sim.to_read.iter().map(Vec::len).collect::<Vec<_>>(),
-                sim.pending.iter().map(|p| (p.id, p.kind, p.buf.len(), p.buf.capacity(), p.stale, p.cancelled)).collect::<Vec<_>>(),
-                e
-            );
-        }
-        // Invariants after every step.
-        let c = ctx(step);
-        assert_eq!(sim.calls_after_close, 0, "{c}: a kernel call after close");
-        assert!(sim.closed <= 1, "{c}: closed twice");
-        if sim.closed == 1 {
-            assert!(dropped, "{c}: closed while the pipe is in use");
-            assert!(
-                e.write.inflight.is_none(),
-                "{c}: closed with a write in flight"
-            );
-        }
-        let current = |k: Kind| {
-            sim.pending
-                .iter()
-                .filter(|p| p.kind == k && !p.stale && !p.cancelled)
-                .count()
-        };
-        assert!(current(Kind::Read) <= 1, "{c}: two reads in flight");
-        assert!(current(Kind::Write) <= 1, "{c}: two writes in flight");
-        assert!(current(Kind::Connect) <= 1, "{c}: two connects in flight");
-        assert_eq!(sim.out, sim.pending.len(), "{c}: a buffer went missing");
-        // What was read is exactly the peer's stream, so far.
-        let (from, to) = (seen.read_checked, seen.read.len());
-        assert!(to <= sim.stream.len(), "{c}: read more than was sent");
-        assert!(
-            seen.read[from..to] == sim.stream[from..to],
-            "{c}: read bytes that were not sent, or not in order"
-        );
-        seen.read_checked = to;
-        // What the peer received is what write accepted, in order.
-        if !seen.write_failed {
-            let (from, to) = (seen.received_checked, sim.received.len());
-            assert!(
-                to <= seen.accepted.len(),
-                "{c}: the peer got bytes never accepted"
-            );
-            assert!(
-                sim.received[from..to] == seen.accepted[from..to],
-                "{c}: the peer got other bytes"
-            );
-            seen.received_checked = to;
-        }
+        r.e.drop_pipe(&mut r.sim);
+        r.dropped = true;
     }
-    // Let everything finish: the kernel owes every buffer back.
-    sim.peer_gone = true;
-    while sim.complete_one(&mut e) {}
-    assert_eq!(sim.out, 0, "seed {seed}: buffers still with the kernel");
-    if !dropped {
-        e.drop_pipe(&mut sim);
-        while sim.complete_one(&mut e) {}
-    }
+    r.drain(step);
+    r.check(step);
+    let c = r.ctx(step);
+    assert!(r.sim.pending.is_empty(), "{c}: operations never completed");
     assert_eq!(
-        sim.closed, 1,
-        "seed {seed}: a dropped pipe with nothing in flight is closed once"
+        r.sim.given, r.sim.returned,
+        "{c}: buffers still with the kernel"
     );
     assert_eq!(
-        sim.calls_after_close, 0,
-        "seed {seed}: a kernel call after close"
+        r.sim.closed,
+        u32::from(!r.released),
+        "{c}: closed at the end"
     );
-}
-
-/// Bytes to write: a pattern long enough for the largest write, made once.
-fn pattern() -> &'static [u8] {
-    static PATTERN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    PATTERN.get_or_init(|| {
-        (0..2 * WRITE_QUEUE + 300)
-            .map(|i| (i % 251) as u8 ^ 0x5A)
-            .collect()
-    })
-}
-
-/// Which message the byte at stream offset `off` belongs to.
-fn message_index(sim: &Sim, off: usize) -> usize {
-    let mut end = 0;
-    for (i, m) in sim.sent.iter().enumerate() {
-        end += m.len();
-        if off < end {
-            return i;
-        }
-    }
-    sim.sent.len()
-}
-
-/// Message mode: a read of `k` bytes ending at `seen.read.len()` stays within one message.
-fn check_message_read(sim: &Sim, seen: &mut Seen, k: usize, ctx: &str) {
-    if !sim.message {
-        return;
-    }
-    let start = seen.read.len() - k;
-    let first = message_index(sim, start);
-    let last = message_index(sim, seen.read.len() - 1);
+    // Nothing reaches the kernel any more.
+    let calls = r.sim.next_id;
+    r.e.drop_pipe(&mut r.sim);
+    r.e.register(&mut r.sim);
+    assert!(would_block(&r.e.read(&mut r.sim, &mut [0; 8])));
+    assert!(would_block(&r.e.write(&mut r.sim, b"x")));
+    assert!(r.e.disconnect(&mut r.sim).is_err());
     assert_eq!(
-        first, last,
-        "{ctx}: one read returned bytes of two messages"
+        (r.sim.next_id, r.sim.calls_after_close),
+        (calls, 0),
+        "{c}: a kernel call after close"
     );
-    let end_of_msg: usize = sim.sent[..=first].iter().map(Vec::len).sum();
-    seen.in_message = if seen.read.len() == end_of_msg {
-        0
-    } else {
-        seen.read.len() - (end_of_msg - sim.sent[first].len())
-    };
 }
 
-/// After a read returned `WouldBlock`, something will end the wait: a read
-/// in flight, or a connect the user must make (or that is in flight).
-fn assert_read_will_wake(e: &Engine<u32>, ctx: &str) {
-    assert!(
-        matches!(e.read, ReadState::Pending(_)) || !e.may_read(),
-        "{ctx}: read would block with no read in flight"
-    );
-}
+/// The configurations: (server, message pipe, message reads).
+const CONFIGS: [(bool, bool, bool); 6] = [
+    (false, false, false),
+    (false, true, true),
+    (false, true, false),
+    (true, false, false),
+    (true, true, true),
+    (true, true, false),
+];
 
 #[test]
 fn thousands_of_random_interleavings() {
-    // SIM_SEED=n replays one seed (with SIM_TRACE=1, step by step).
+    let trace = std::env::var_os("SIM_TRACE").is_some();
     if let Ok(seed) = std::env::var("SIM_SEED") {
         let seed: u64 = seed.parse().expect("SIM_SEED is a number");
-        for (message, server) in [(false, false), (true, false), (false, true), (true, true)] {
-            run(seed, message, server);
+        for (server, msg_pipe, msg_reads) in CONFIGS {
+            run(seed, server, msg_pipe, msg_reads, trace);
         }
         return;
     }
-    for seed in 0..1500u64 {
-        run(seed, false, false);
-        run(seed, true, false);
-        run(seed, seed % 2 == 0, true);
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .map_or(500, |s| s.parse().expect("SIM_SEEDS is a number"));
+    for seed in 0..seeds {
+        for (server, msg_pipe, msg_reads) in CONFIGS {
+            run(seed, server, msg_pipe, msg_reads, trace);
+        }
     }
 }

@@ -238,6 +238,9 @@ fn a_connect_failing_in_the_background_is_reported_once() {
     let id = k.connects.remove(0);
     e.complete(&mut k, &id, None, outcome(0, Some(5)));
     assert_eq!(e.connect(&mut k).unwrap_err().raw_os_error(), Some(5));
+    assert!(e.take_error().is_none(), "reported once");
+    assert!(would_block(e.connect(&mut k)), "the next connect starts anew");
+    assert_eq!(k.connects.len(), 1);
 }
 
 #[test]
@@ -269,8 +272,11 @@ fn end_of_file_is_sticky() {
     assert!(e.readiness().readable);
     for _ in 0..3 {
         assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
+        assert_eq!(e.recv_msg(&mut k, &mut vec![1, 2]).unwrap(), 0);
+        assert!(e.readiness().readable, "end of file stays readable");
     }
     assert!(k.reads.is_empty(), "no read after end of file");
+    assert!(e.at_end_of_file());
 }
 
 #[test]
@@ -326,6 +332,38 @@ fn message_parts_are_joined_and_handed_out_whole() {
 }
 
 #[test]
+fn a_message_in_many_parts_arrives_whole_even_when_peek_fails() {
+    let (mut e, mut k) = client(message());
+    k.peek = None;
+    let msg: Vec<u8> = (0..5 * MIN_READ + 7).map(|i| (i % 253) as u8).collect();
+    let mut parts = 0;
+    let mut at = 0;
+    while at < msg.len() {
+        let room = k.reads[0].1.capacity() - k.reads[0].1.len();
+        assert!(room > 0);
+        let end = msg.len().min(at + room);
+        let code = (end < msg.len()).then_some(ERROR_MORE_DATA);
+        finish_read(&mut e, &mut k, &msg[at..end], code);
+        at = end;
+        parts += 1;
+        if at < msg.len() {
+            assert!(!e.readiness().readable, "part {parts} is not a message");
+            assert!(would_block(e.read(&mut k, &mut [0; 8])));
+        }
+    }
+    assert!(parts > 2, "the message came in {parts} parts");
+    // Read in small pieces: each read stays within the message.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1000];
+    while got.len() < msg.len() {
+        let n = e.read(&mut k, &mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got == msg);
+    assert!(would_block(e.read(&mut k, &mut buf)));
+}
+
+#[test]
 fn read_never_returns_two_messages() {
     let (mut e, mut k) = client(message());
     finish_read(&mut e, &mut k, b"first", None);
@@ -366,20 +404,25 @@ fn byte_writes_coalesce_while_one_is_in_flight() {
 #[test]
 fn a_full_queue_would_block_until_a_write_completes() {
     let (mut e, mut k) = client(byte());
-    let big = vec![7u8; WRITE_QUEUE + 10];
+    let big: Vec<u8> = (0..WRITE_QUEUE + 10).map(|i| (i % 251) as u8).collect();
     assert_eq!(
         e.write(&mut k, &big).unwrap(),
         WRITE_QUEUE,
         "one write takes at most the queue size"
     );
-    assert_eq!(e.write(&mut k, &big).unwrap(), WRITE_QUEUE);
+    // Queued in two calls: the second takes only what still fits.
+    assert_eq!(e.write(&mut k, &big[..100]).unwrap(), 100);
+    assert_eq!(e.write(&mut k, &big[100..]).unwrap(), WRITE_QUEUE - 100);
     assert!(would_block(e.write(&mut k, b"x")));
     assert!(!e.readiness().writable);
+    assert_eq!(k.written.len(), 1);
     finish_write(&mut e, &mut k, None);
     assert!(
         e.readiness().writable,
         "writable again: an edge for the event loop"
     );
+    assert_eq!(k.written.len(), 2, "the whole queue in ONE write");
+    assert!(k.written[1] == big[..WRITE_QUEUE], "in order");
     assert_eq!(e.write(&mut k, b"x").unwrap(), 1);
 }
 
@@ -401,6 +444,20 @@ fn message_writes_are_never_coalesced_and_never_split() {
         k.written == vec![b"a".to_vec(), b"bb".to_vec(), big],
         "three messages, each whole"
     );
+}
+
+#[test]
+fn message_writes_wait_behind_at_most_so_many_messages() {
+    let (mut e, mut k) = client(message());
+    e.write(&mut k, b"in flight").unwrap();
+    for _ in 0..MAX_QUEUED_MESSAGES {
+        assert_eq!(e.write(&mut k, b"m").unwrap(), 1);
+    }
+    assert!(would_block(e.write(&mut k, b"m")));
+    assert!(!e.readiness().writable);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.written.len(), 2, "one message per write");
+    assert_eq!(e.write(&mut k, b"m").unwrap(), 1);
 }
 
 #[test]
@@ -517,6 +574,35 @@ fn drop_cancels_reads_and_closes_after_the_last_write() {
 }
 
 #[test]
+fn drop_while_connecting_cancels_the_connect_and_closes() {
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects[0];
+    e.drop_pipe(&mut k);
+    assert_eq!(k.cancelled, vec![id]);
+    assert_eq!(k.closed, 1);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert_eq!((k.closed, k.calls_after_close), (1, 0));
+    assert!(k.reads.is_empty(), "a late connect starts nothing");
+}
+
+#[test]
+fn a_background_write_error_is_reported_once() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"abc").unwrap();
+    finish_write(&mut e, &mut k, Some(ERROR_BROKEN_PIPE));
+    assert_eq!(
+        e.flush().unwrap_err().raw_os_error(),
+        Some(ERROR_BROKEN_PIPE)
+    );
+    assert!(e.take_error().is_none());
+    e.flush().unwrap();
+    assert_eq!(e.write(&mut k, b"x").unwrap(), 1, "writing goes on");
+}
+
+#[test]
 fn drop_with_nothing_in_flight_closes_at_once() {
     let (mut e, mut k) = client(byte());
     e.drop_pipe(&mut k);
@@ -606,4 +692,112 @@ fn a_failed_message_continuation_resumes_the_same_message() {
         out.len(),
         msg.len()
     );
+}
+
+#[test]
+fn every_call_after_close_stays_away_from_the_kernel() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"last words").unwrap();
+    let (read, read_buf) = k.reads.remove(0);
+    e.drop_pipe(&mut k);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.closed, 1);
+    let calls = (k.next, k.cancelled.len(), k.disconnects);
+    // Late completions, and every call the engine has.
+    e.complete(&mut k, &read, Some(read_buf), outcome(0, None));
+    e.register(&mut k);
+    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+    assert!(would_block(e.recv_msg(&mut k, &mut Vec::new())));
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert!(would_block(e.connect(&mut k)));
+    assert!(e.disconnect(&mut k).is_err());
+    e.flush().unwrap();
+    e.drop_pipe(&mut k);
+    e.release(&mut k);
+    assert_eq!(e.readiness(), Readiness::default());
+    assert_eq!((k.next, k.cancelled.len(), k.disconnects), calls);
+    assert_eq!((k.closed, k.calls_after_close), (1, 0));
+}
+
+#[test]
+fn a_read_reporting_listening_does_not_lose_a_connect_in_flight() {
+    // Found by the simulation (seed 12694, server, byte pipe): a write
+    // finds the pipe listening while a read is pending; the user connects;
+    // then the read reports ERROR_PIPE_LISTENING too. The engine must keep
+    // tracking the connect in flight, not start a second one.
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert_eq!(k.reads.len(), 1);
+    k.write_now
+        .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert!(would_block(e.connect(&mut k)));
+    assert_eq!(k.connects.len(), 1);
+    finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
+    assert!(would_block(e.connect(&mut k)));
+    assert_eq!(k.connects.len(), 1, "a second connect while one is in flight");
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert!(e.readiness().writable, "the connect's completion is seen");
+    e.connect(&mut k).unwrap();
+}
+
+#[test]
+fn the_end_of_file_of_an_earlier_client_ends_with_it() {
+    // Found by the simulation (seed 3219, server, message pipe, byte
+    // reads): the client left (end of file), the pipe was found listening
+    // again, and a new client connected. Its data must be read, not hidden
+    // behind the old end of file.
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
+    assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
+    k.write_now
+        .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert_eq!(k.reads.len(), 1, "the new client is read");
+    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+    finish_read(&mut e, &mut k, b"new", None);
+    let mut buf = [0u8; 8];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"new");
+}
+
+#[test]
+fn half_a_message_of_an_earlier_client_is_not_glued_to_a_new_one() {
+    // The first part of a message arrived, the read of its rest failed, and
+    // before reading resumed the pipe was found listening and a new client
+    // connected: the old first part must not become the head of the new
+    // client's first message.
+    let mut k = Fake::default();
+    let mut e = E::listening(message());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    let old = vec![b'o'; MIN_READ];
+    finish_read(&mut e, &mut k, &old, Some(ERROR_MORE_DATA));
+    finish_read(&mut e, &mut k, b"", Some(ERROR_OPERATION_ABORTED));
+    k.write_now
+        .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
+    assert!(would_block(e.write(&mut k, b"x")));
+    assert!(e.read(&mut k, &mut [0; 8]).is_err(), "the failure is reported");
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    finish_read(&mut e, &mut k, b"hello", None);
+    let mut out = Vec::new();
+    e.recv_msg(&mut k, &mut out).unwrap();
+    assert_eq!(out, b"hello", "the new client's message, alone");
 }

@@ -179,6 +179,20 @@ impl Looper {
     }
 }
 
+/// Writes as much of `data` as the pipe accepts before it would block;
+/// returns how much that was.
+pub fn write_until_blocked(mut p: &NamedPipe, data: &[u8]) -> usize {
+    let mut off = 0;
+    while off < data.len() {
+        match p.write(&data[off..]) {
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    off
+}
+
 /// A connected pair (server, client), both registered with `l`.
 pub fn pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
     let name = name();

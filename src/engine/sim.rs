@@ -281,7 +281,9 @@ impl Sim {
     /// and in message read mode the message a read is in the middle of.
     fn cut_stream(&mut self) {
         let keep = if self.msg_reads {
-            self.next_msg.checked_sub(1).map_or(0, |i| self.sent_ends[i])
+            self.next_msg
+                .checked_sub(1)
+                .map_or(0, |i| self.sent_ends[i])
         } else {
             self.read_pos
         };

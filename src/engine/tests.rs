@@ -239,7 +239,10 @@ fn a_connect_failing_in_the_background_is_reported_once() {
     e.complete(&mut k, &id, None, outcome(0, Some(5)));
     assert_eq!(e.connect(&mut k).unwrap_err().raw_os_error(), Some(5));
     assert!(e.take_error().is_none(), "reported once");
-    assert!(would_block(e.connect(&mut k)), "the next connect starts anew");
+    assert!(
+        would_block(e.connect(&mut k)),
+        "the next connect starts anew"
+    );
     assert_eq!(k.connects.len(), 1);
 }
 
@@ -739,7 +742,11 @@ fn a_read_reporting_listening_does_not_lose_a_connect_in_flight() {
     assert_eq!(k.connects.len(), 1);
     finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
     assert!(would_block(e.connect(&mut k)));
-    assert_eq!(k.connects.len(), 1, "a second connect while one is in flight");
+    assert_eq!(
+        k.connects.len(),
+        1,
+        "a second connect while one is in flight"
+    );
     let id = k.connects.remove(0);
     e.complete(&mut k, &id, None, outcome(0, None));
     assert!(e.readiness().writable, "the connect's completion is seen");
@@ -792,7 +799,10 @@ fn half_a_message_of_an_earlier_client_is_not_glued_to_a_new_one() {
     k.write_now
         .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
     assert!(would_block(e.write(&mut k, b"x")));
-    assert!(e.read(&mut k, &mut [0; 8]).is_err(), "the failure is reported");
+    assert!(
+        e.read(&mut k, &mut [0; 8]).is_err(),
+        "the failure is reported"
+    );
     assert!(would_block(e.connect(&mut k)));
     let id = k.connects.remove(0);
     e.complete(&mut k, &id, None, outcome(0, None));

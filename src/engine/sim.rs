@@ -6,8 +6,14 @@
 //! (reads in issue order among themselves, as the pipe serves them, but
 //! interleaved arbitrarily with writes, connects and user calls), with
 //! random successes, partial writes, random `PeekNamedPipe` answers and
-//! every error the table knows (and some it does not). The user side makes
-//! random calls. After every step the invariants hold:
+//! every error the table knows (and some it does not). Errors act on the
+//! model as they would on a real pipe: `ERROR_BROKEN_PIPE` on a read means
+//! the peer vanished (what it sent and was not read is lost), and
+//! `ERROR_PIPE_LISTENING` means the pipe was reset under the engine (the
+//! client and everything in flight are gone; a later connect brings a new
+//! client). The user side makes random calls: reads with random buffer
+//! sizes, `recv_msg`, writes of random sizes, flush, connect, disconnect,
+//! `take_error`, drop and release. After every step the invariants hold:
 //!
 //! - no kernel call after close; close at most once, only after a drop and
 //!   with no write in flight; `release` never closes; a dropped pipe with
@@ -23,12 +29,17 @@
 //! - readiness is consistent: `readable` is false exactly when `read` would
 //!   block, and every `WouldBlock` leaves an operation in flight whose
 //!   completion ends the wait, or an engine waiting for the user's connect;
+//!   a connected pipe with no read in flight is readable, and with no write
+//!   in flight writable (no lost wakeup);
 //! - at the end, with the peer gone and everything completed: `flush` is
 //!   `Ok` only if every accepted byte arrived, and reading to the end of
 //!   file yields the peer's whole stream.
 //!
-//! `SIM_SEED=n` replays one seed (all configurations); `SIM_SEEDS=n` runs
-//! `n` seeds; `SIM_TRACE=1` prints every step.
+//! Each seed runs six configurations (client or server; byte pipe, message
+//! pipe read as bytes, message pipe read as messages), with a random error
+//! rate and rate of immediate results. `SIM_SEED=n` replays one seed;
+//! `SIM_SEEDS=n` runs `n` seeds (deep runs: `cargo test --release`);
+//! `SIM_TRACE=1` prints every step.
 
 use std::io;
 
@@ -152,6 +163,11 @@ struct Sim {
     msg_pipe: bool,
     /// Percent of operations that fail at random.
     err_rate: usize,
+    /// The error rate the scenario started with (the end runs without errors).
+    initial_err_rate: usize,
+    /// Half the random read and write errors are `ERROR_PIPE_LISTENING`:
+    /// the pipe is reset under the engine again and again.
+    listening_bias: bool,
     /// Percent of starts that finish at once.
     now_rate: usize,
     next_id: u32,
@@ -195,7 +211,8 @@ struct Sim {
 impl Sim {
     fn new(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool) -> Sim {
         let mut rng = Rng(seed);
-        let err_rate = rng.pick(&[0, 1, 3, 8]);
+        let err_rate = rng.pick(&[0, 1, 3, 8, 20]);
+        let listening_bias = rng.chance(25);
         let now_rate = rng.pick(&[0, 30, 30, 90]);
         Sim {
             rng,
@@ -203,6 +220,8 @@ impl Sim {
             msg_reads,
             msg_pipe,
             err_rate,
+            initial_err_rate: err_rate,
+            listening_bias,
             now_rate,
             next_id: 0,
             pending: Vec::new(),
@@ -241,7 +260,8 @@ impl Sim {
             .count()
     }
 
-    fn push(&mut self, id: u32, kind: Kind, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
+    /// Keeps an operation in flight.
+    fn push(&mut self, id: u32, kind: Kind, buf: Vec<u8>) {
         self.pending.push(Pending {
             id,
             kind,
@@ -251,7 +271,6 @@ impl Sim {
             doomed: false,
             epoch: self.epoch,
         });
-        Start::Pending(id)
     }
 
     // ------------------------------------------------------------ the peer
@@ -345,9 +364,17 @@ impl Sim {
         self.unread() || self.peer_gone || !self.peer_there
     }
 
+    fn random_error(&mut self, codes: &[i32]) -> i32 {
+        if self.listening_bias && self.rng.chance(50) {
+            ERROR_PIPE_LISTENING
+        } else {
+            self.rng.pick(codes)
+        }
+    }
+
     /// A random read failure; the ones that end the connection act on the model.
     fn read_failure(&mut self) -> Outcome {
-        let code = self.rng.pick(&READ_ERRORS);
+        let code = self.random_error(&READ_ERRORS);
         match code {
             ERROR_BROKEN_PIPE | ERROR_PIPE_NOT_CONNECTED => self.peer_vanishes(),
             ERROR_PIPE_LISTENING => self.reset_to_listening(),
@@ -380,7 +407,7 @@ impl Sim {
             return Outcome::err(os(ERROR_PIPE_LISTENING));
         }
         if self.rng.chance(self.err_rate) {
-            let code = self.rng.pick(&WRITE_ERRORS);
+            let code = self.random_error(&WRITE_ERRORS);
             if code == ERROR_PIPE_LISTENING {
                 self.reset_to_listening();
             }
@@ -524,10 +551,8 @@ impl Kernel for Sim {
                 },
             );
         }
-        match self.push(id, Kind::Connect, Vec::new()) {
-            Start::Pending(id) => Start::Pending(id),
-            Start::Done(..) => unreachable!(),
-        }
+        self.push(id, Kind::Connect, Vec::new());
+        Start::Pending(id)
     }
 
     fn start_read(&mut self, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
@@ -562,7 +587,8 @@ impl Kernel for Sim {
                 return Start::Done(buf, outcome);
             }
         }
-        self.push(id, Kind::Read, buf)
+        self.push(id, Kind::Read, buf);
+        Start::Pending(id)
     }
 
     fn start_write(&mut self, buf: Vec<u8>) -> Start<u32, Vec<u8>> {
@@ -579,7 +605,8 @@ impl Kernel for Sim {
             );
             return Start::Done(buf, outcome);
         }
-        self.push(id, Kind::Write, buf)
+        self.push(id, Kind::Write, buf);
+        Start::Pending(id)
     }
 
     fn cancel(&mut self, op: &u32) {
@@ -723,12 +750,17 @@ fn would_block<T>(r: &io::Result<T>) -> bool {
 impl Run {
     fn ctx(&self, step: usize) -> String {
         format!(
-            "seed {} (server {}, message pipe {}, message reads {}, err {}%, now {}%) step {step}",
+            "seed {} (server {}, message pipe {}, message reads {}, err {}%{}, now {}%) step {step}",
             self.seed,
             self.sim.server,
             self.sim.msg_pipe,
             self.sim.msg_reads,
-            self.sim.err_rate,
+            self.sim.initial_err_rate,
+            if self.sim.listening_bias {
+                " mostly listening"
+            } else {
+                ""
+            },
             self.sim.now_rate
         )
     }

@@ -169,6 +169,14 @@ fn every_call_would_block_before_register() {
     assert!(would_block(e.write(&mut k, b"x")));
     assert!(would_block(e.connect(&mut k)));
     assert!(would_block(e.recv_msg(&mut k, &mut Vec::new())));
+    e.flush().unwrap(); // nothing was accepted, so nothing to wait for
+    assert!(e.take_error().is_none());
+    assert_eq!(e.readiness(), Readiness::default());
+    assert_eq!(k.next, 0, "no kernel call before register");
+    let mut e = E::listening(message());
+    assert!(would_block(e.connect(&mut k)));
+    assert!(would_block(e.read(&mut k, &mut [0; 4])));
+    assert!(would_block(e.write(&mut k, b"x")));
     assert_eq!(e.readiness(), Readiness::default());
     assert_eq!(k.next, 0, "no kernel call before register");
 }
@@ -296,10 +304,18 @@ fn a_read_error_is_reported_once_then_reading_resumes() {
 
 #[test]
 fn empty_reads_are_skipped_not_end_of_file() {
-    let (mut e, mut k) = client(message());
-    finish_read(&mut e, &mut k, b"", None);
-    assert_eq!(k.reads.len(), 1, "read again");
-    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+    for framing in [byte(), message()] {
+        let (mut e, mut k) = client(framing);
+        finish_read(&mut e, &mut k, b"", None);
+        assert_eq!(k.reads.len(), 1, "read again");
+        assert!(!e.readiness().readable);
+        assert!(would_block(e.read(&mut k, &mut [0; 8])));
+        assert!(!e.at_end_of_file());
+        // Empty reads that finish at once are skipped too.
+        k.read_now = [Now::Done(Vec::new(), None), Now::Done(b"x".to_vec(), None)].into();
+        finish_read(&mut e, &mut k, b"", None);
+        assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 1);
+    }
 }
 
 #[test]

@@ -32,7 +32,7 @@ pub(crate) const MIN_READ: usize = 4 * 1024;
 pub(crate) const MAX_READ: usize = 256 * 1024;
 /// How many bytes `write` accepts while a write is in flight, before it
 /// reports `WouldBlock`.
-pub(crate) const WRITE_QUEUE: usize = 256 * 1024;
+pub(crate) const WRITE_QUEUE: usize = 1024 * 1024;
 /// At most this many messages wait behind a write in flight.
 pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
 /// Write buffers up to this size are kept for reuse; larger ones are freed

@@ -737,6 +737,15 @@ impl<Op: PartialEq> Engine<Op> {
             return None;
         }
         let written = outcome.bytes.min(buf.len());
+        if written == 0 && !buf.is_empty() {
+            // A write that succeeds moving nothing would be re-sent forever.
+            let e = io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the pipe accepted no byte of a write",
+            );
+            self.fail_writes(k, e);
+            return None;
+        }
         if written < buf.len() {
             if self.framing.message_writes {
                 let e = io::Error::new(

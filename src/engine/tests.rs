@@ -827,3 +827,14 @@ fn half_a_message_of_an_earlier_client_is_not_glued_to_a_new_one() {
     e.recv_msg(&mut k, &mut out).unwrap();
     assert_eq!(out, b"hello", "the new client's message, alone");
 }
+
+#[test]
+fn a_write_that_moves_nothing_is_an_error_not_a_loop() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"abc").unwrap();
+    let (id, buf) = k.writes.remove(0);
+    e.complete(&mut k, &id, Some(buf), outcome(0, None));
+    assert_eq!(k.written.len(), 1, "not re-sent");
+    let err = e.write(&mut k, b"x").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WriteZero);
+}

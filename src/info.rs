@@ -9,6 +9,16 @@ use crate::sys::info::{self, Id};
 use crate::{NamedPipe, PipeMode};
 
 /// Which end of a pipe a handle is.
+///
+/// ```
+/// use mio_named_pipes::{ClientOptions, PipeEnd, ServerOptions};
+///
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-end-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name).unwrap();
+/// let client = ClientOptions::new().open(&name).unwrap();
+/// assert_eq!(server.info().unwrap().end, PipeEnd::Server);
+/// assert_eq!(client.info().unwrap().end, PipeEnd::Client);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PipeEnd {
@@ -19,6 +29,16 @@ pub enum PipeEnd {
 }
 
 /// What `GetNamedPipeInfo` says about a pipe.
+///
+/// ```
+/// use mio_named_pipes::ServerOptions;
+///
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-pipeinfo-{}", std::process::id());
+/// let server = ServerOptions::new().max_instances(2).create(&name).unwrap();
+/// let info = server.info().unwrap();
+/// assert_eq!(info.max_instances, Some(2));
+/// println!("buffers: {} in, {} out", info.in_buffer_size, info.out_buffer_size);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PipeInfo {
@@ -38,6 +58,8 @@ pub struct PipeInfo {
 /// dropped, which reverts (`RevertToSelf`). Made by
 /// [`NamedPipe::impersonate_client`]. It is not `Send`: impersonation
 /// belongs to one thread.
+///
+/// See [`NamedPipe::impersonate_client`] for an example.
 #[derive(Debug)]
 pub struct ImpersonationGuard {
     _not_send: PhantomData<*const ()>,
@@ -63,7 +85,7 @@ impl NamedPipe {
     /// let server = ServerOptions::new()
     ///     .pipe_mode(PipeMode::Message)
     ///     .max_instances(3)
-    ///     .create(r"\\.\pipe\mio-named-pipes-doc-info")
+    ///     .create(format!(r"\\.\pipe\mio-named-pipes-doc-info-{}", std::process::id()))
     ///     .unwrap();
     /// let info = server.info().unwrap();
     /// assert_eq!((info.mode, info.end, info.max_instances), (PipeMode::Message, PipeEnd::Server, Some(3)));
@@ -94,10 +116,14 @@ impl NamedPipe {
     ///
     /// The OS error, for example when no client is connected.
     ///
-    /// ```no_run
-    /// # let server: mio_named_pipes::NamedPipe = unimplemented!();
-    /// println!("client is process {}", server.client_process_id()?);
-    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-cpid-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// assert_eq!(server.client_process_id().unwrap(), std::process::id());
+    /// # drop(client);
     /// ```
     pub fn client_process_id(&self) -> io::Result<u32> {
         info::id(self.shared().raw(), Id::ClientProcess)
@@ -109,10 +135,14 @@ impl NamedPipe {
     ///
     /// The OS error.
     ///
-    /// ```no_run
-    /// # let client: mio_named_pipes::NamedPipe = unimplemented!();
-    /// println!("server is process {}", client.server_process_id()?);
-    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-spid-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// assert_eq!(client.server_process_id().unwrap(), std::process::id());
+    /// # drop(server);
     /// ```
     pub fn server_process_id(&self) -> io::Result<u32> {
         info::id(self.shared().raw(), Id::ServerProcess)
@@ -124,10 +154,16 @@ impl NamedPipe {
     ///
     /// The OS error.
     ///
-    /// ```no_run
-    /// # let server: mio_named_pipes::NamedPipe = unimplemented!();
-    /// println!("client session {}", server.client_session_id()?);
-    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-csid-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// // Both ends live in this process, so in one session.
+    /// if let (Ok(a), Ok(b)) = (server.client_session_id(), client.server_session_id()) {
+    ///     assert_eq!(a, b);
+    /// }
     /// ```
     pub fn client_session_id(&self) -> io::Result<u32> {
         info::id(self.shared().raw(), Id::ClientSession)
@@ -139,10 +175,14 @@ impl NamedPipe {
     ///
     /// The OS error.
     ///
-    /// ```no_run
-    /// # let client: mio_named_pipes::NamedPipe = unimplemented!();
-    /// println!("server session {}", client.server_session_id()?);
-    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-ssid-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// println!("server session: {:?}", client.server_session_id());
+    /// # drop(server);
     /// ```
     pub fn server_session_id(&self) -> io::Result<u32> {
         info::id(self.shared().raw(), Id::ServerSession)
@@ -158,12 +198,33 @@ impl NamedPipe {
     ///
     /// The OS error, for example on a client end or before any read.
     ///
-    /// ```no_run
-    /// # let server: mio_named_pipes::NamedPipe = unimplemented!();
+    /// ```
+    /// use std::io::Write;
+    /// use mio::{Events, Poll, PollOpt, Ready, Token};
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-impersonate-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let mut client = ClientOptions::new().open(&name)?;
+    /// let poll = Poll::new()?;
+    /// poll.register(&server, Token(0), Ready::all(), PollOpt::edge())?;
+    /// poll.register(&client, Token(1), Ready::all(), PollOpt::edge())?;
+    /// client.write_all(b"hello")?;
+    /// // Windows lets the server impersonate only once it read from the pipe.
+    /// let mut msg = Vec::new();
+    /// let mut events = Events::with_capacity(8);
+    /// while server.connect().is_err() {
+    ///     poll.poll(&mut events, None)?;
+    /// }
+    /// while server.recv_msg(&mut msg).is_err() {
+    ///     poll.poll(&mut events, None)?;
+    /// }
     /// let guard = server.impersonate_client()?;
     /// // ... check access as the client ...
     /// drop(guard); // back to the server's own identity
-    /// # Ok::<(), std::io::Error>(())
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn impersonate_client(&self) -> io::Result<ImpersonationGuard> {
         info::impersonate(self.shared().raw())?;

@@ -14,6 +14,17 @@
 //! Until a pipe is registered with a `Poll`, every I/O call returns
 //! `WouldBlock`.
 //!
+//! Beyond `NamedPipe::new`, the crate has builders with secure defaults:
+//! `ServerOptions` creates server instances (byte or message
+//! `PipeMode`, access directions, instance limits, buffer sizes, a
+//! `SecurityDescriptor` from SDDL), and `ClientOptions` opens clients
+//! (access, read mode, security quality of service, waiting while every
+//! instance is busy). `PipeListener` keeps several instances listening
+//! and hands out connected pipes, like a `TcpListener`, skipping clients
+//! that already left. `NamedPipe::info` and the peer methods tell the
+//! pipe's mode and buffers, the process and session ids of either end,
+//! and let a server impersonate its client (`ImpersonationGuard`).
+//!
 //! This crate compiles on every platform; its content exists on Windows
 //! only. The `mio-06` feature (on by default) carries the mio 0.6
 //! integration.
@@ -29,6 +40,9 @@
 // The engine is plain Rust: it is built on Windows, and natively for its tests.
 #[cfg(any(windows, test))]
 mod engine;
+// The listener's decisions, plain Rust like the engine.
+#[cfg(any(windows, test))]
+mod accept_plan;
 #[cfg(windows)]
 mod sys;
 

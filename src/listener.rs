@@ -4,11 +4,13 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 
 use mio::{Evented, Events, Poll, PollOpt, Ready, Registration, SetReadiness, Token};
 
+use crate::accept_plan::{plan, Slot};
+use crate::sys::kernel::Observer;
 use crate::{NamedPipe, ServerOptions};
 
 /// How many instances [`PipeListener::bind`] keeps listening.
@@ -17,18 +19,28 @@ pub const DEFAULT_PENDING: usize = 4;
 /// A server that keeps several instances of a pipe listening at all times
 /// and hands out connected pipes, like a `TcpListener`.
 ///
-/// The listener creates each instance's replacement *before* it hands a
-/// connected one out, so a client never meets a moment with no listening
-/// instance (and `ERROR_PIPE_BUSY`). A client that connected and left
-/// before [`accept`](PipeListener::accept) is skipped. The first instance
-/// is created with `FILE_FLAG_FIRST_PIPE_INSTANCE`, so no other process can
-/// have squatted the name.
+/// `pending` instances (see [`ServerOptions::listen`]) listen at all
+/// times: as soon as a client connects to one, the listener creates its
+/// replacement, in the background, before anyone calls
+/// [`accept`](PipeListener::accept) — so a client does not meet
+/// `ERROR_PIPE_BUSY` while the server is merely slow to accept. Connected
+/// pipes wait for `accept` like a TCP backlog; to bound what a flood of
+/// clients can make it create, the listener keeps at most `2 * pending`
+/// instances (listening or waiting) in all, and past that clients wait
+/// (`ERROR_PIPE_BUSY`) until pipes are accepted. A client that connected
+/// and left before `accept` is skipped. The first instance is created with
+/// `FILE_FLAG_FIRST_PIPE_INSTANCE`, so no other process can have squatted
+/// the name.
 ///
-/// The listener implements `mio::Evented`: it is readable when `accept`
-/// may succeed. Its instances' completions are dequeued by a small Poll of
-/// the listener's own, on one background thread; the pipes it hands out
-/// report their readiness through mio's `Registration`, so they can be
-/// registered with any `Poll` — the listener's, or a worker thread's.
+/// The listener implements `mio::Evented`: it is readable while a
+/// connected pipe waits for `accept`, and an edge-triggered registration
+/// gets a new event for each new connection. Its instances' completions are
+/// dequeued by a small Poll of the listener's own, on one background
+/// thread, which lives until the listener and every pipe it handed out are
+/// gone. So the pipes it hands out report their readiness through mio's
+/// `Registration`, and can be registered with any `Poll` — the listener's,
+/// or a worker thread's. Dropping the listener cancels the connects still
+/// listening.
 ///
 /// # Examples
 ///
@@ -69,45 +81,97 @@ struct Inner {
     options: ServerOptions,
     pending: usize,
     driver: Arc<Driver>,
-    /// The listener's readiness: readable when an instance may be connected.
+    /// The listener's readiness: readable while a connected instance waits
+    /// for `accept`.
     readiness: SetReadiness,
-    /// The instances listening (or connected, not yet accepted).
-    instances: Mutex<Vec<NamedPipe>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// The instances listening, or connected and not yet accepted.
+    instances: Vec<NamedPipe>,
+    /// How many connected instances waited at the last look.
+    waiting: usize,
 }
 
 /// The listener's own Poll, turned by one background thread until the
-/// listener and every pipe it made are gone.
+/// listener and every pipe it made are gone. It runs the instances'
+/// completions, and looks at the instances whenever one of them changed
+/// (the `observer` each instance calls) to replace connected ones at once.
 struct Driver {
     poll: Arc<Poll>,
     stop: Arc<AtomicBool>,
+    /// Token 0: wakes the thread, to stop or to look at the instances.
     wake: SetReadiness,
-    _registration: Registration,
+    _wake_registration: Registration,
+    /// An instance's readiness changed since the thread last looked.
+    dirty: Arc<AtomicBool>,
+}
+
+const WAKE: Token = Token(0);
+
+thread_local! {
+    /// Whether this thread is a listener's driver thread.
+    static ON_DRIVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Driver {
-    fn start() -> io::Result<Arc<Driver>> {
+    fn new() -> io::Result<Arc<Driver>> {
         let poll = Arc::new(Poll::new()?);
-        let (registration, wake) = Registration::new2();
-        poll.register(&registration, Token(0), Ready::readable(), PollOpt::edge())?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (Arc::clone(&poll), Arc::clone(&stop));
+        let (wake_registration, wake) = Registration::new2();
+        poll.register(&wake_registration, WAKE, Ready::readable(), PollOpt::edge())?;
+        Ok(Arc::new(Driver {
+            poll,
+            stop: Arc::new(AtomicBool::new(false)),
+            wake,
+            _wake_registration: wake_registration,
+            dirty: Arc::new(AtomicBool::new(false)),
+        }))
+    }
+
+    /// What each instance calls when its readiness changes (under its
+    /// lock). Completions run on the driver thread, which looks at the
+    /// instances after each turn of its Poll: there, setting a flag is
+    /// enough. Elsewhere the thread must be woken.
+    fn observer(&self) -> Observer {
+        let (dirty, wake) = (Arc::clone(&self.dirty), self.wake.clone());
+        Arc::new(move || {
+            if !dirty.swap(true, Ordering::AcqRel) && !ON_DRIVER.with(|d| d.get()) {
+                let _ = wake.set_readiness(Ready::readable());
+            }
+        })
+    }
+
+    /// Starts the thread. It holds the listener only weakly: dropping the
+    /// listener drops its instances, and the thread runs on until their
+    /// last operations completed (each pipe keeps the `Driver` alive).
+    fn run(&self, listener: Weak<Inner>) -> io::Result<()> {
+        let (poll, stop, dirty) = (
+            Arc::clone(&self.poll),
+            Arc::clone(&self.stop),
+            Arc::clone(&self.dirty),
+        );
         thread::Builder::new()
             .name("mio-named-pipes listener".into())
             .spawn(move || {
+                ON_DRIVER.with(|d| d.set(true));
                 let mut events = Events::with_capacity(256);
-                // Each turn runs the completion callbacks of the pipes bound here.
-                while !s.load(Ordering::Acquire) {
-                    if p.poll(&mut events, None).is_err() {
+                while !stop.load(Ordering::Acquire) {
+                    // Runs the completion callbacks of the pipes bound here.
+                    if poll.poll(&mut events, None).is_err() {
                         break;
+                    }
+                    // A look may change instances again (one whose client
+                    // left listens again): look until nothing changed.
+                    while dirty.swap(false, Ordering::AcqRel) {
+                        match listener.upgrade() {
+                            Some(inner) => inner.refresh(false),
+                            None => break,
+                        }
                     }
                 }
             })?;
-        Ok(Arc::new(Driver {
-            poll,
-            stop,
-            wake,
-            _registration: registration,
-        }))
+        Ok(())
     }
 }
 
@@ -131,8 +195,8 @@ impl PipeListener {
     /// ```
     /// use mio_named_pipes::PipeListener;
     ///
-    /// let name = r"\\.\pipe\mio-named-pipes-doc-bind";
-    /// let listener = PipeListener::bind(name).unwrap();
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-bind-{}", std::process::id());
+    /// let listener = PipeListener::bind(&name).unwrap();
     /// # drop(listener);
     /// ```
     pub fn bind<A: AsRef<OsStr>>(addr: A) -> io::Result<PipeListener> {
@@ -149,16 +213,20 @@ impl PipeListener {
             addr: addr.to_owned(),
             options,
             pending,
-            driver: Driver::start()?,
+            driver: Driver::new()?,
             readiness,
-            instances: Mutex::new(Vec::with_capacity(pending + 1)),
+            state: Mutex::new(State {
+                instances: Vec::with_capacity(2 * pending),
+                waiting: 0,
+            }),
         });
         {
-            let mut instances = inner.lock();
+            let mut st = inner.lock();
             let first = inner.instance(true)?;
-            instances.push(first);
-            inner.top_up(&mut instances)?;
+            st.instances.push(first);
+            inner.settle(&mut st, false, false)?;
         }
+        inner.driver.run(Arc::downgrade(&inner))?;
         Ok(PipeListener {
             inner,
             registration,
@@ -169,7 +237,11 @@ impl PipeListener {
     ///
     /// The pipe is connected and already reading ahead, but not registered:
     /// register it with any `Poll` to hear of its readiness. Clients that
-    /// connected and left before `accept` are skipped.
+    /// connected and left before `accept` are skipped — once the pipe has
+    /// reported it (a client leaving while `accept` runs may be handed
+    /// out, and then reads end of file at once). The listener stays
+    /// readable while more connected pipes wait, so level-triggered
+    /// registrations may accept one per event.
     ///
     /// # Errors
     ///
@@ -180,80 +252,121 @@ impl PipeListener {
     /// ```
     /// use mio_named_pipes::PipeListener;
     ///
-    /// let listener = PipeListener::bind(r"\\.\pipe\mio-named-pipes-doc-accept").unwrap();
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-accept-{}", std::process::id());
+    /// let listener = PipeListener::bind(&name).unwrap();
     /// let e = listener.accept().unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
     /// ```
     pub fn accept(&self) -> io::Result<NamedPipe> {
-        // Clear first: a connect finishing from here on sets it again, so no
-        // wake-up is lost between the scan below and the return.
-        let _ = self.inner.readiness.set_readiness(Ready::empty());
-        let mut instances = self.inner.lock();
-        let mut i = 0;
-        while i < instances.len() {
-            match instances[i].connect() {
-                Ok(()) if instances[i].shared().peer_gone() => {
-                    // The client came and left: make the instance listen again.
-                    let _ = instances[i].disconnect();
-                    let _ = instances[i].connect();
-                    i += 1;
-                }
-                Ok(()) => {
-                    // The replacement first, then hand the connected one out.
-                    if let Ok(fresh) = self.inner.instance(false) {
-                        instances.push(fresh);
-                    }
-                    let pipe = instances.swap_remove(i);
-                    pipe.shared().accepted();
-                    return Ok(pipe);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => i += 1,
-                Err(_) => {
-                    // The connect failed: start it over on the same instance.
-                    let _ = instances[i].disconnect();
-                    let _ = instances[i].connect();
-                    i += 1;
-                }
-            }
+        let mut st = self.inner.lock();
+        match self.inner.settle(&mut st, true, false)? {
+            Some(pipe) => Ok(pipe),
+            None => Err(io::ErrorKind::WouldBlock.into()),
         }
-        self.inner.top_up(&mut instances)?;
-        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+/// What an instance's state means to the listener.
+fn slot(pipe: &NamedPipe) -> Slot {
+    match pipe.connect() {
+        Ok(()) if pipe.shared().peer_gone() => Slot::Gone,
+        Ok(()) => Slot::Connected,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Slot::Listening,
+        // The connect failed: the client is gone.
+        Err(_) => Slot::Gone,
+    }
+}
+
+/// Makes an instance whose client left listen again; false if it cannot.
+fn relisten(pipe: &NamedPipe) -> bool {
+    if pipe.disconnect().is_err() {
+        return false;
+    }
+    match pipe.connect() {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
     }
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<NamedPipe>> {
-        self.instances
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new instance, bound to the driver and connecting.
     fn instance(&self, first: bool) -> io::Result<NamedPipe> {
-        let pipe = NamedPipe::from_owned(self.options.create_handle(&self.addr, first)?, true);
+        let handle = self.options.create_handle(&self.addr, first)?;
+        let pipe = NamedPipe::from_owned_framed(handle, true, self.options.framing());
         let keep_alive: Arc<dyn Send + Sync> = self.driver.clone();
-        pipe.drive(&self.driver.poll, self.readiness.clone(), keep_alive)?;
+        pipe.drive(&self.driver.poll, self.driver.observer(), keep_alive)?;
         match pipe.connect() {
-            Ok(()) => {
-                // A client was there already.
-                let _ = self.readiness.set_readiness(Ready::readable());
-            }
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
         Ok(pipe)
     }
 
-    /// Creates instances until `pending` are there; fails only if none is.
-    fn top_up(&self, instances: &mut Vec<NamedPipe>) -> io::Result<()> {
-        while instances.len() < self.pending {
+    /// An instance changed: replace connected ones, make the ones whose
+    /// client left listen again, and update the readiness. `force`
+    /// re-announces a waiting connection to a new registration.
+    fn refresh(&self, force: bool) {
+        let mut st = self.lock();
+        let _ = self.settle(&mut st, false, force);
+    }
+
+    /// Carries out the [`plan`] for the instances as they are; hands one out
+    /// when `taking`. Fails only when no instance is left at all.
+    fn settle(&self, st: &mut State, taking: bool, force: bool) -> io::Result<Option<NamedPipe>> {
+        let slots: Vec<Slot> = st.instances.iter().map(slot).collect();
+        let plan = plan(&slots, self.pending, taking);
+        let mut keep = vec![true; slots.len()];
+        for &i in &plan.relisten {
+            keep[i] = relisten(&st.instances[i]);
+        }
+        // The replacements first: they listen before a connected instance
+        // is handed out.
+        let mut fresh = Vec::with_capacity(plan.create);
+        let mut failed = None;
+        for _ in 0..plan.create {
             match self.instance(false) {
-                Ok(p) => instances.push(p),
-                Err(e) if instances.is_empty() => return Err(e),
-                Err(_) => break,
+                Ok(p) => fresh.push(p),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
-        Ok(())
+        let mut taken = None;
+        let old = std::mem::take(&mut st.instances);
+        for (i, pipe) in old.into_iter().enumerate() {
+            if plan.take == Some(i) {
+                pipe.shared().accepted();
+                taken = Some(pipe);
+            } else if keep[i] {
+                st.instances.push(pipe);
+            }
+        }
+        st.instances.extend(fresh);
+        // The readiness, under the lock so that it is never stale: readable
+        // while a connection waits; set again for each new one, so that an
+        // edge-triggered registration hears of every one.
+        let want = if plan.ready {
+            Ready::readable()
+        } else {
+            Ready::empty()
+        };
+        let current = self.readiness.readiness();
+        if want != current || (plan.ready && (force || plan.waiting > st.waiting)) {
+            let _ = self.readiness.set_readiness(want);
+        }
+        st.waiting = plan.waiting;
+        if taken.is_none() && st.instances.is_empty() {
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        Ok(taken)
     }
 }
 
@@ -267,7 +380,8 @@ impl Evented for PipeListener {
     ) -> io::Result<()> {
         poll.register(&self.registration, token, interest, opts)?;
         // Clients may have connected before: let the new registration know.
-        self.inner.readiness.set_readiness(Ready::readable())
+        self.inner.refresh(true);
+        Ok(())
     }
 
     fn reregister(
@@ -278,7 +392,8 @@ impl Evented for PipeListener {
         opts: PollOpt,
     ) -> io::Result<()> {
         poll.reregister(&self.registration, token, interest, opts)?;
-        self.inner.readiness.set_readiness(Ready::readable())
+        self.inner.refresh(true);
+        Ok(())
     }
 
     fn deregister(&self, poll: &Poll) -> io::Result<()> {
@@ -291,7 +406,13 @@ impl fmt::Debug for PipeListener {
         f.debug_struct("PipeListener")
             .field("addr", &self.inner.addr)
             .field("pending", &self.inner.pending)
-            .field("listening", &self.inner.lock().len())
+            .field("instances", &self.inner.lock().instances.len())
             .finish()
     }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<PipeListener>();
 }

@@ -116,6 +116,16 @@ impl NamedPipe {
     /// or a connected end.
     pub(crate) fn from_owned(handle: OwnedHandle, listening: bool) -> NamedPipe {
         let framing = pipe::framing(handle.as_raw_handle().cast());
+        NamedPipe::from_owned_framed(handle, listening, framing)
+    }
+
+    /// [`from_owned`](NamedPipe::from_owned) for a handle whose framing is
+    /// known (a server instance made with known options): no queries.
+    pub(crate) fn from_owned_framed(
+        handle: OwnedHandle,
+        listening: bool,
+        framing: crate::engine::Framing,
+    ) -> NamedPipe {
         let engine = if listening {
             Engine::listening(framing)
         } else {
@@ -138,7 +148,7 @@ impl NamedPipe {
     pub(crate) fn drive(
         &self,
         poll: &Poll,
-        observer: mio::SetReadiness,
+        observer: crate::sys::kernel::Observer,
         keep_alive: Arc<dyn Send + Sync>,
     ) -> io::Result<()> {
         self.shared.drive(&self.binding, poll, observer, keep_alive)

@@ -21,6 +21,14 @@ use crate::sys::{client, pipe, security};
 use crate::{NamedPipe, PipeListener};
 
 /// How a pipe frames data.
+///
+/// ```
+/// use mio_named_pipes::{PipeMode, ServerOptions};
+///
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-mode-{}", std::process::id());
+/// let server = ServerOptions::new().pipe_mode(PipeMode::Message).create(&name).unwrap();
+/// assert_eq!(server.info().unwrap().mode, PipeMode::Message);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PipeMode {
@@ -85,7 +93,7 @@ impl fmt::Debug for SecurityDescriptor {
 ///     .pipe_mode(PipeMode::Message)
 ///     .first_pipe_instance(true)
 ///     .max_instances(8)
-///     .create(r"\\.\pipe\mio-named-pipes-doc-options")
+///     .create(format!(r"\\.\pipe\mio-named-pipes-doc-options-{}", std::process::id()))
 ///     .unwrap();
 /// # drop(server);
 /// ```
@@ -104,6 +112,14 @@ pub struct ServerOptions {
 }
 
 /// `max_instances` value for no limit (`PIPE_UNLIMITED_INSTANCES`).
+///
+/// ```
+/// use mio_named_pipes::{ServerOptions, UNLIMITED_INSTANCES};
+///
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-unlimited-{}", std::process::id());
+/// let server = ServerOptions::new().max_instances(UNLIMITED_INSTANCES).create(&name).unwrap();
+/// assert_eq!(server.info().unwrap().max_instances, None);
+/// ```
 pub const UNLIMITED_INSTANCES: usize = usize::MAX;
 
 impl Default for ServerOptions {
@@ -125,6 +141,14 @@ impl Default for ServerOptions {
 
 impl ServerOptions {
     /// The defaults.
+    ///
+    /// ```
+    /// use mio_named_pipes::ServerOptions;
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-server-new-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// # drop(server);
+    /// ```
     pub fn new() -> ServerOptions {
         ServerOptions::default()
     }
@@ -266,7 +290,7 @@ impl ServerOptions {
     /// ```
     pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
         let handle = self.create_handle(addr.as_ref(), self.first)?;
-        Ok(NamedPipe::from_owned(handle, true))
+        Ok(NamedPipe::from_owned_framed(handle, true, self.framing()))
     }
 
     /// Creates a [`PipeListener`] on `addr` that keeps `pending` instances
@@ -281,7 +305,8 @@ impl ServerOptions {
     /// ```
     /// use mio_named_pipes::ServerOptions;
     ///
-    /// let listener = ServerOptions::new().listen(r"\\.\pipe\mio-named-pipes-doc-listen", 8).unwrap();
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-listen-{}", std::process::id());
+    /// let listener = ServerOptions::new().listen(&name, 8).unwrap();
     /// # drop(listener);
     /// ```
     pub fn listen<A: AsRef<OsStr>>(&self, addr: A, pending: usize) -> io::Result<PipeListener> {
@@ -294,6 +319,16 @@ impl ServerOptions {
             )));
         }
         PipeListener::new(self.clone(), addr.as_ref(), pending)
+    }
+
+    /// How instances made with these options frame data: both ways as
+    /// their pipe mode says.
+    pub(crate) fn framing(&self) -> crate::engine::Framing {
+        let message = self.mode == PipeMode::Message;
+        crate::engine::Framing {
+            message_reads: message,
+            message_writes: message,
+        }
     }
 
     /// `CreateNamedPipeW` with these options (`first` overrides `first_pipe_instance`).
@@ -364,11 +399,11 @@ fn invalid(msg: String) -> io::Error {
 /// use std::time::Duration;
 /// use mio_named_pipes::{ClientOptions, ServerOptions};
 ///
-/// let name = r"\\.\pipe\mio-named-pipes-doc-client";
-/// let server = ServerOptions::new().create(name).unwrap();
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-client-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name).unwrap();
 /// let client = ClientOptions::new()
 ///     .busy_timeout(Some(Duration::from_secs(1)))
-///     .open(name)
+///     .open(&name)
 ///     .unwrap();
 /// # drop((server, client));
 /// ```
@@ -395,6 +430,15 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// The defaults.
+    ///
+    /// ```
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-client-new-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// # drop((server, client));
+    /// ```
     pub fn new() -> ClientOptions {
         ClientOptions::default()
     }

@@ -39,11 +39,15 @@ struct State {
     driven: Option<Driven>,
 }
 
+/// Called whenever a pipe's readiness changes, under the pipe's lock: it
+/// must not call back into the pipe.
+pub(crate) type Observer = Arc<dyn Fn() + Send + Sync>;
+
 /// How a pipe made by a `PipeListener` is driven.
 struct Driven {
-    /// Poked (made readable) whenever the pipe's readiness changes: the
-    /// listener's own readiness, until the pipe is accepted.
-    observer: Option<SetReadiness>,
+    /// Called whenever the pipe's readiness changes, until the pipe is
+    /// accepted: the listener learns that an instance connected.
+    observer: Option<Observer>,
     /// Keeps the listener's Poll, which dequeues this pipe's completions,
     /// alive while operations may still complete there.
     _keep_alive: Arc<dyn Send + Sync>,
@@ -142,7 +146,7 @@ impl Shared {
         // a stale value computed by another thread.
         if self.publish(engine.readiness(), false) {
             if let Some(observer) = driven.as_ref().and_then(|d| d.observer.as_ref()) {
-                let _ = observer.set_readiness(Ready::readable());
+                observer();
             }
         }
         r
@@ -227,7 +231,7 @@ impl Shared {
         self: &Arc<Self>,
         binding: &mio::windows::Binding,
         poll: &Poll,
-        observer: SetReadiness,
+        observer: Observer,
         keep_alive: Arc<dyn Send + Sync>,
     ) -> io::Result<()> {
         self.bind(binding, Token(0), poll)?;

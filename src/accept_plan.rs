@@ -1,0 +1,175 @@
+//! The `PipeListener`'s decisions, in plain Rust: which instances listen
+//! again, how many to create, which one to hand out, and whether the
+//! listener is readable. Built on Windows, and natively for its tests.
+
+/// What the listener knows of one of its instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Waiting for a client (a connect in flight).
+    Listening,
+    /// A client is connected and the pipe was not handed out yet.
+    Connected,
+    /// The client came and left before `accept`, or the connect failed:
+    /// the instance must disconnect and listen again. Never handed out.
+    Gone,
+}
+
+/// What to do with the instances, as decided by [`plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Instances to disconnect and make listen again.
+    pub(crate) relisten: Vec<usize>,
+    /// How many new instances to create — before handing one out.
+    pub(crate) create: usize,
+    /// The instance to hand out, when taking one.
+    pub(crate) take: Option<usize>,
+    /// Whether a connected instance is left waiting for `accept`.
+    pub(crate) ready: bool,
+    /// How many connected instances are left waiting.
+    pub(crate) waiting: usize,
+}
+
+/// Decides, from the instances' states, what the listener does. `pending`
+/// instances should be listening at all times; connected instances not yet
+/// accepted count against a limit of `2 * pending` instances in all, so a
+/// flood of clients that are never accepted cannot make the listener create
+/// instances without end. `taking`: `accept` wants an instance to hand out
+/// (the oldest connected one).
+pub(crate) fn plan(slots: &[Slot], pending: usize, taking: bool) -> Plan {
+    let relisten: Vec<usize> = indices(slots, Slot::Gone).collect();
+    let take = if taking {
+        indices(slots, Slot::Connected).next()
+    } else {
+        None
+    };
+    let connected = indices(slots, Slot::Connected).count();
+    let waiting = connected - usize::from(take.is_some());
+    // Gone instances listen again.
+    let listening = indices(slots, Slot::Listening).count() + relisten.len();
+    let total = listening + waiting;
+    let create = pending
+        .saturating_sub(listening)
+        .min((2 * pending).saturating_sub(total));
+    Plan {
+        relisten,
+        create,
+        take,
+        ready: waiting > 0,
+        waiting,
+    }
+}
+
+fn indices(slots: &[Slot], want: Slot) -> impl Iterator<Item = usize> + '_ {
+    slots
+        .iter()
+        .enumerate()
+        .filter(move |(_, s)| **s == want)
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slot::{Connected as C, Gone as G, Listening as L};
+    use super::*;
+
+    #[test]
+    fn a_fresh_listener_creates_its_instances() {
+        let p = plan(&[], 4, false);
+        assert_eq!((p.create, p.ready, p.take), (4, false, None));
+        let p = plan(&[L, L, L, L], 4, false);
+        assert_eq!((p.create, p.ready), (0, false));
+    }
+
+    #[test]
+    fn a_connection_is_replaced_at_once_not_at_accept() {
+        // One connected: a replacement listens before anyone accepts.
+        let p = plan(&[L, C, L, L], 4, false);
+        assert_eq!((p.create, p.ready, p.waiting, p.take), (1, true, 1, None));
+        // With one pending instance too.
+        let p = plan(&[C], 1, false);
+        assert_eq!((p.create, p.ready), (1, true));
+    }
+
+    #[test]
+    fn accept_takes_the_first_connected_and_replaces_it_if_needed() {
+        let p = plan(&[L, C, C, L], 2, true);
+        assert_eq!(p.take, Some(1));
+        assert_eq!((p.ready, p.waiting), (true, 1), "another one waits");
+        assert_eq!(p.create, 0, "two listen already");
+        // The last listening one connected and nobody replaced it yet.
+        let p = plan(&[C], 1, true);
+        assert_eq!((p.take, p.create, p.ready), (Some(0), 1, false));
+        // Nothing connected: nothing to take.
+        let p = plan(&[L, L], 2, true);
+        assert_eq!((p.take, p.ready, p.create), (None, false, 0));
+    }
+
+    #[test]
+    fn clients_that_left_are_never_taken_and_listen_again() {
+        let p = plan(&[G, L, G], 3, true);
+        assert_eq!(p.take, None);
+        assert_eq!(p.relisten, vec![0, 2]);
+        assert_eq!((p.create, p.ready), (0, false));
+        let p = plan(&[G, C], 2, true);
+        assert_eq!(
+            (p.take, p.relisten.clone(), p.create),
+            (Some(1), vec![0], 1)
+        );
+    }
+
+    #[test]
+    fn connections_never_accepted_stop_the_growth() {
+        // pending 2: at most 4 instances in all, listening first.
+        let p = plan(&[C, C, L, L], 2, false);
+        assert_eq!(p.create, 0);
+        let p = plan(&[C, C, C, L], 2, false);
+        assert_eq!(p.create, 0, "4 instances in all already");
+        let p = plan(&[C, C, C, C], 2, false);
+        assert_eq!((p.create, p.waiting), (0, 4));
+        // Accepting one frees room for one listening instance.
+        let p = plan(&[C, C, C, C], 2, true);
+        assert_eq!((p.create, p.waiting, p.take), (1, 3, Some(0)));
+        let p = plan(&[C, C, C], 2, false);
+        assert_eq!(p.create, 1);
+    }
+
+    #[test]
+    fn every_state_keeps_the_invariants() {
+        // Exhaustive over up to 5 instances and pending 1 to 4.
+        let all = [L, C, G];
+        for n in 0..=5u32 {
+            for code in 0..3usize.pow(n) {
+                let mut c = code;
+                let slots: Vec<Slot> = (0..n)
+                    .map(|_| {
+                        let s = all[c % 3];
+                        c /= 3;
+                        s
+                    })
+                    .collect();
+                for pending in 1..=4 {
+                    for taking in [false, true] {
+                        let p = plan(&slots, pending, taking);
+                        let listening_after = slots.iter().filter(|s| **s != C).count() + p.create;
+                        let total_after = slots.len() + p.create - usize::from(p.take.is_some());
+                        // Never a busy grow: only up to `pending` listening,
+                        // and only within 2 * pending in all (or what exists).
+                        assert!(listening_after <= pending.max(slots.len() - p.waiting));
+                        assert!(total_after <= (2 * pending).max(slots.len()));
+                        // Listening tops up to `pending` whenever there is room.
+                        if total_after < 2 * pending {
+                            assert!(listening_after >= pending, "{slots:?} {pending} {p:?}");
+                        }
+                        // Only a connected instance is taken; one is when asked and any exists.
+                        if let Some(i) = p.take {
+                            assert_eq!(slots[i], C);
+                        }
+                        assert_eq!(taking && slots.contains(&C), p.take.is_some());
+                        assert_eq!(p.ready, p.waiting > 0);
+                        assert!(p.relisten.iter().all(|&i| slots[i] == G));
+                    }
+                }
+            }
+        }
+    }
+}

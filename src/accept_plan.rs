@@ -27,6 +27,13 @@ pub(crate) struct Plan {
     pub(crate) ready: bool,
     /// How many connected instances are left waiting.
     pub(crate) waiting: usize,
+    /// Fewer than `pending` instances will be listening and there is no
+    /// room for more: the connected instances left waiting must read ahead,
+    /// so that a client leaving frees its instance without an `accept`.
+    /// Otherwise they do not read (a read and its cancel per connection are
+    /// most of what a connection costs), and `accept` asks each candidate
+    /// whether its client is still there.
+    pub(crate) watch: bool,
 }
 
 /// Decides, from the instances' states, what the listener does. `pending`
@@ -56,6 +63,7 @@ pub(crate) fn plan(slots: &[Slot], pending: usize, taking: bool) -> Plan {
         take,
         ready: waiting > 0,
         waiting,
+        watch: waiting > 0 && listening + create < pending,
     }
 }
 
@@ -134,6 +142,24 @@ mod tests {
     }
 
     #[test]
+    fn waiting_connections_are_watched_only_when_listening_runs_short() {
+        // Room to create: nobody needs to notice a client leaving.
+        let p = plan(&[C, L], 2, false);
+        assert_eq!((p.create, p.watch), (1, false));
+        // At the bound, short of listening instances: watch the waiting ones.
+        let p = plan(&[C, C, C, L], 2, false);
+        assert_eq!((p.create, p.watch), (0, true));
+        let p = plan(&[C, C, C, C], 2, false);
+        assert!(p.watch);
+        // At the bound but listening enough: no need.
+        let p = plan(&[C, C, L, L], 2, false);
+        assert!(!p.watch);
+        // Nothing waiting: nothing to watch.
+        let p = plan(&[L], 2, false);
+        assert!(!p.watch);
+    }
+
+    #[test]
     fn every_state_keeps_the_invariants() {
         // Exhaustive over up to 5 instances and pending 1 to 4.
         let all = [L, C, G];
@@ -166,6 +192,18 @@ mod tests {
                         }
                         assert_eq!(taking && slots.contains(&C), p.take.is_some());
                         assert_eq!(p.ready, p.waiting > 0);
+                        // Watching only when listening instances run short
+                        // with no room for more.
+                        if p.watch {
+                            assert!(
+                                listening_after < pending
+                                    && total_after >= 2 * pending
+                                    && p.waiting > 0
+                            );
+                        }
+                        if listening_after < pending && p.waiting > 0 {
+                            assert!(p.watch, "{slots:?} {pending} {p:?}");
+                        }
                         assert!(p.relisten.iter().all(|&i| slots[i] == G));
                     }
                 }

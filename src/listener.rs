@@ -31,7 +31,9 @@ pub const DEFAULT_PENDING: usize = 4;
 /// clients can make it create, the listener keeps at most `2 * pending`
 /// instances (listening or waiting) in all, and past that clients wait
 /// (`ERROR_PIPE_BUSY`) until pipes are accepted. A client that connected
-/// and left before `accept` is skipped. The first instance is created with
+/// and left before `accept` is skipped; when the listener is out of room,
+/// it reads from the pipes waiting for `accept`, so that a client leaving
+/// frees its instance even if nobody accepts. The first instance is created with
 /// `FILE_FLAG_FIRST_PIPE_INSTANCE`, so no other process can have squatted
 /// the name.
 ///
@@ -238,13 +240,15 @@ impl PipeListener {
 
     /// Takes a connected pipe, or returns `WouldBlock`.
     ///
-    /// The pipe is connected and already reading ahead, but not registered:
-    /// register it with any `Poll` to hear of its readiness. Clients that
-    /// connected and left before `accept` are skipped — once the pipe has
-    /// reported it (a client leaving while `accept` runs may be handed
-    /// out, and then reads end of file at once). The listener stays
-    /// readable while more connected pipes wait, so level-triggered
-    /// registrations may accept one per event.
+    /// The pipe is connected but not registered: register it with any
+    /// `Poll` to hear of its readiness (reading starts then, or with the
+    /// first `read`; writes work at once). Clients that connected and left
+    /// before `accept` are skipped: `accept` asks the pipe
+    /// (`PeekNamedPipe`) before it hands it out, so only a client leaving
+    /// in that very moment is handed out, and then reads end of file. The
+    /// listener stays readable while more connected pipes wait, so
+    /// level-triggered registrations may accept one per event; a wake-up
+    /// for a client that left finds `WouldBlock`.
     ///
     /// # Errors
     ///
@@ -285,6 +289,7 @@ fn relisten(pipe: &NamedPipe) -> bool {
     if pipe.disconnect().is_err() {
         return false;
     }
+    pipe.shared().quiet();
     match pipe.connect() {
         Ok(()) => true,
         Err(e) => e.kind() == io::ErrorKind::WouldBlock,
@@ -321,7 +326,20 @@ impl Inner {
     /// Carries out the [`plan`] for the instances as they are; hands one out
     /// when `taking`. Fails only when no instance is left at all.
     fn settle(&self, st: &mut State, taking: bool, force: bool) -> io::Result<Option<NamedPipe>> {
-        let slots: Vec<Slot> = st.instances.iter().map(slot).collect();
+        let mut slots: Vec<Slot> = st.instances.iter().map(slot).collect();
+        if taking {
+            // Instances waiting for `accept` do not read (unless watched), so
+            // a client that left may not be known yet: ask the candidates in
+            // turn until one has its client.
+            for (s, pipe) in slots.iter_mut().zip(&st.instances) {
+                if *s == Slot::Connected {
+                    if !pipe.shared().probe_gone() {
+                        break;
+                    }
+                    *s = Slot::Gone;
+                }
+            }
+        }
         let plan = plan(&slots, self.pending, taking);
         let mut keep = vec![true; slots.len()];
         for &i in &plan.relisten {
@@ -347,6 +365,9 @@ impl Inner {
                 pipe.shared().accepted();
                 taken = Some(pipe);
             } else if keep[i] {
+                if plan.watch && slots[i] == Slot::Connected {
+                    pipe.shared().watch();
+                }
                 st.instances.push(pipe);
             }
         }

@@ -101,7 +101,7 @@ pub(crate) trait Kernel {
     /// `DisconnectNamedPipe`.
     fn disconnect(&mut self) -> io::Result<()>;
     /// `PeekNamedPipe`; `None` if it failed.
-    fn peek(&mut self) -> Option<Peek>;
+    fn peek(&mut self) -> io::Result<Peek>;
     /// Closes the handle. Called once, last.
     fn close(&mut self);
 }
@@ -216,6 +216,9 @@ pub(crate) struct Engine<Op> {
     framing: Framing,
     /// Associated with an event loop: until then every I/O call would block.
     registered: bool,
+    /// Reads start on their own (after a connect, at registration) rather
+    /// than only when the user reads.
+    read_ahead: bool,
     /// The user's `NamedPipe` is gone; only pending writes still matter.
     dropped: bool,
     /// The handle was closed or given away: no kernel call may follow.
@@ -289,6 +292,7 @@ impl<Op: PartialEq> Engine<Op> {
         Engine {
             framing,
             registered: false,
+            read_ahead: true,
             dropped: false,
             closed: false,
             conn,
@@ -307,7 +311,48 @@ impl<Op: PartialEq> Engine<Op> {
             return;
         }
         self.registered = true;
+        self.read_ahead = true;
         self.kick_read(k);
+    }
+
+    /// Registered with an event loop that is not the user's (a listener's):
+    /// I/O works, but nothing is read until the pipe is registered again,
+    /// read from, or [`watch`](Engine::watch)ed — not even after a connect.
+    /// Also after a `disconnect`, for an instance that will listen again.
+    pub(crate) fn quiet(&mut self) {
+        if !self.closed {
+            self.registered = true;
+            self.read_ahead = false;
+        }
+    }
+
+    /// Reads ahead from now on, so that the peer leaving is noticed (reads
+    /// report end of file, and the pipe turns readable).
+    pub(crate) fn watch<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if self.registered {
+            self.read_ahead = true;
+            self.kick_read(k);
+        }
+    }
+
+    /// Whether the peer has gone with nothing left to read: known from a
+    /// read, or — when no read is in flight or buffered — asked of the pipe
+    /// (`PeekNamedPipe`), in which case reads report end of file from now on.
+    pub(crate) fn peer_left<K: Kernel<Op = Op>>(&mut self, k: &mut K) -> bool {
+        match self.read {
+            ReadState::Eof => true,
+            ReadState::Idle if self.may_read() => {
+                let gone = matches!(
+                    k.peek(),
+                    Err(e) if verdict(OpKind::Read, Some(&e)) == Verdict::EndOfFile
+                );
+                if gone {
+                    self.read = ReadState::Eof;
+                }
+                gone
+            }
+            _ => false,
+        }
     }
 
     /// How this end frames data.
@@ -382,7 +427,9 @@ impl<Op: PartialEq> Engine<Op> {
                 if matches!(self.read, ReadState::Eof) {
                     self.read = ReadState::Idle;
                 }
-                self.kick_read(k);
+                if self.read_ahead {
+                    self.kick_read(k);
+                }
             }
             _ => {
                 self.conn = Conn::Listening;
@@ -457,7 +504,7 @@ impl<Op: PartialEq> Engine<Op> {
         if !mem::take(&mut self.streaming) {
             return MIN_READ;
         }
-        let Some(p) = k.peek() else { return MIN_READ };
+        let Ok(p) = k.peek() else { return MIN_READ };
         let waiting = if self.framing.message_reads && p.message_left > 0 {
             p.message_left
         } else {
@@ -611,6 +658,7 @@ impl<Op: PartialEq> Engine<Op> {
         if !self.registered || self.closed {
             return Err(would_block());
         }
+        self.read_ahead = true;
         if matches!(self.read, ReadState::Idle) {
             self.kick_read(k);
         }

@@ -643,15 +643,15 @@ impl Kernel for Sim {
         Ok(())
     }
 
-    fn peek(&mut self) -> Option<Peek> {
+    fn peek(&mut self) -> io::Result<Peek> {
         self.id();
         match self.rng.below(10) {
-            0 => None,
-            1 => Some(Peek {
+            0 => Err(io::Error::from_raw_os_error(1)),
+            1 => Ok(Peek {
                 available: self.rng.below(2 * MAX_READ),
                 message_left: self.rng.below(60_000),
             }),
-            _ => Some(Peek {
+            _ => Ok(Peek {
                 available: self.stream.len() - self.read_pos,
                 message_left: match self.sent_ends.get(self.next_msg) {
                     Some(end) if self.msg_reads => end - self.read_pos,

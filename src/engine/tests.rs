@@ -30,6 +30,8 @@ struct Fake {
     write_now: VecDeque<Now>,
     connect_now: VecDeque<Option<i32>>,
     peek: Option<Peek>,
+    /// The error of a peek when `peek` is `None` (0: ERROR_INVALID_FUNCTION).
+    peek_error: i32,
 }
 
 impl Fake {
@@ -110,9 +112,9 @@ impl Kernel for Fake {
         Ok(())
     }
 
-    fn peek(&mut self) -> Option<Peek> {
+    fn peek(&mut self) -> io::Result<Peek> {
         self.id();
-        self.peek
+        self.peek.ok_or_else(|| os(self.peek_error.max(1)))
     }
 
     fn close(&mut self) {
@@ -210,6 +212,80 @@ fn a_listening_server_waits_for_connect() {
     );
     assert_eq!(k.reads.len(), 1, "reading starts once connected");
     e.connect(&mut k).unwrap();
+}
+
+/// A quiet engine (a listener's instance) connected to a client.
+fn quiet_connected() -> (E, Fake) {
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.quiet();
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert!(e.readiness().writable, "the connect is still reported");
+    assert!(k.reads.is_empty(), "a quiet engine does not read ahead");
+    (e, k)
+}
+
+#[test]
+fn a_quiet_engine_reads_only_when_asked() {
+    // Writes work at once, reads start with the user's first read.
+    let (mut e, mut k) = quiet_connected();
+    assert_eq!(e.write(&mut k, b"hi").unwrap(), 2);
+    assert!(k.reads.is_empty());
+    assert!(would_block(e.read(&mut k, &mut [0; 4])));
+    assert_eq!(k.reads.len(), 1, "reading starts with the first read");
+    finish_read(&mut e, &mut k, b"abc", None);
+    assert!(e.readiness().readable);
+    let mut buf = [0; 4];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 3);
+    assert_eq!(k.reads.len(), 1, "and goes on from there");
+
+    // Registering (with the user's Poll) starts reading too.
+    let (mut e, mut k) = quiet_connected();
+    e.register(&mut k);
+    assert_eq!(k.reads.len(), 1);
+
+    // So does watching; a later connect reads ahead again, unless quieted.
+    let (mut e, mut k) = quiet_connected();
+    e.watch(&mut k);
+    assert_eq!(k.reads.len(), 1);
+    e.disconnect(&mut k).unwrap();
+    e.quiet();
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert_eq!(k.reads.len(), 1, "only the cancelled read of before");
+}
+
+#[test]
+fn a_peer_that_left_is_found_by_asking_the_pipe() {
+    // Peeking fails with ERROR_BROKEN_PIPE: the client left, reads end.
+    let (mut e, mut k) = quiet_connected();
+    k.peek_error = ERROR_BROKEN_PIPE;
+    assert!(e.peer_left(&mut k));
+    assert!(e.at_end_of_file());
+    assert_eq!(e.read(&mut k, &mut [0; 4]).unwrap(), 0);
+    assert!(k.reads.is_empty(), "no read after the end");
+    // A peek that works, or fails otherwise, means the client is there.
+    let (mut e, mut k) = quiet_connected();
+    k.peek = Some(Peek {
+        available: 0,
+        message_left: 0,
+    });
+    assert!(!e.peer_left(&mut k));
+    k.peek = None;
+    k.peek_error = 5; // ERROR_ACCESS_DENIED
+    assert!(!e.peer_left(&mut k));
+    assert!(!e.at_end_of_file());
+    // With a read in flight, the read will tell: nothing is asked.
+    let (mut e, mut k) = quiet_connected();
+    e.watch(&mut k);
+    let calls = k.next;
+    assert!(!e.peer_left(&mut k));
+    assert_eq!(k.next, calls, "no peek while a read is pending");
+    finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
+    assert!(e.peer_left(&mut k));
 }
 
 #[test]

@@ -84,7 +84,7 @@ impl Kernel for Win32<'_> {
         pipe::disconnect(self.h)
     }
 
-    fn peek(&mut self) -> Option<Peek> {
+    fn peek(&mut self) -> io::Result<Peek> {
         pipe::peek(self.h)
     }
 
@@ -239,7 +239,7 @@ impl Shared {
             observer: Some(observer),
             _keep_alive: keep_alive,
         });
-        self.with(|e, k| e.register(k));
+        self.with(|e, _| e.quiet());
         Ok(())
     }
 
@@ -253,6 +253,23 @@ impl Shared {
     /// Whether the other end is known to have gone, with nothing left to read.
     pub(crate) fn peer_gone(&self) -> bool {
         self.lock().engine.at_end_of_file()
+    }
+
+    /// Whether the other end has gone with nothing left to read, asking
+    /// the pipe when no read is in flight (see `Engine::peer_left`).
+    pub(crate) fn probe_gone(self: &Arc<Self>) -> bool {
+        self.with(|e, k| e.peer_left(k))
+    }
+
+    /// Reads ahead from now on, to notice the other end leaving.
+    pub(crate) fn watch(self: &Arc<Self>) {
+        self.with(|e, k| e.watch(k));
+    }
+
+    /// Stops reading ahead after the next connect (an instance that will
+    /// listen again for the listener).
+    pub(crate) fn quiet(self: &Arc<Self>) {
+        self.with(|e, _| e.quiet());
     }
 
     /// Checks that `poll` is the Poll the handle is associated with (a

@@ -128,7 +128,7 @@ pub(crate) fn framing(h: HANDLE) -> Framing {
 }
 
 /// `PeekNamedPipe` without reading any data.
-pub(crate) fn peek(h: HANDLE) -> Option<Peek> {
+pub(crate) fn peek(h: HANDLE) -> io::Result<Peek> {
     let (mut avail, mut left) = (0u32, 0u32);
     // SAFETY: `h` is a live pipe handle; a null buffer of size 0 is allowed.
     let ok = unsafe {
@@ -141,7 +141,10 @@ pub(crate) fn peek(h: HANDLE) -> Option<Peek> {
             &mut left,
         )
     };
-    (ok != 0).then_some(Peek {
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Peek {
         available: avail as usize,
         message_left: left as usize,
     })

@@ -100,7 +100,8 @@ pub(crate) trait Kernel {
     fn cancel(&mut self, op: &Self::Op);
     /// `DisconnectNamedPipe`.
     fn disconnect(&mut self) -> io::Result<()>;
-    /// `PeekNamedPipe`; `None` if it failed.
+    /// `PeekNamedPipe`: what waits in the pipe, or the error it failed with
+    /// (`ERROR_BROKEN_PIPE` once the peer left and its data is read).
     fn peek(&mut self) -> io::Result<Peek>;
     /// Closes the handle. Called once, last.
     fn close(&mut self);

@@ -762,6 +762,24 @@ fn would_block<T>(r: &io::Result<T>) -> bool {
     matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
+/// A read or `recv_msg` would block exactly when the pipe was not readable
+/// before it — except on a quiet pipe, whose first read starts reading,
+/// which may finish at once.
+fn readiness_told_the_truth<T: fmt::Debug>(
+    readable: bool,
+    quiet: bool,
+    r: &io::Result<T>,
+    c: &str,
+) {
+    if !quiet || readable {
+        assert_eq!(
+            readable,
+            !would_block(r),
+            "{c}: readable {readable}, but the read returned {r:?}"
+        );
+    }
+}
+
 impl Run {
     fn ctx(&self, step: usize) -> String {
         format!(
@@ -834,14 +852,7 @@ impl Run {
         let quiet = !self.e.read_ahead;
         let r = self.e.read(&mut self.sim, &mut self.buf[..n]);
         let c = self.ctx(step);
-        // (A quiet pipe's first read starts reading, which may finish at once.)
-        if !quiet || readable {
-            assert_eq!(
-                readable,
-                !would_block(&r),
-                "{c}: readable {readable}, but read returned {r:?}"
-            );
-        }
+        readiness_told_the_truth(readable, quiet, &r, &c);
         match r {
             Ok(k) => {
                 assert!(k <= n);
@@ -862,13 +873,7 @@ impl Run {
         let quiet = !self.e.read_ahead;
         let r = self.e.recv_msg(&mut self.sim, &mut out);
         let c = self.ctx(step);
-        if !quiet || readable {
-            assert_eq!(
-                readable,
-                !would_block(&r),
-                "{c}: readable {readable}, but recv_msg returned {r:?}"
-            );
-        }
+        readiness_told_the_truth(readable, quiet, &r, &c);
         match r {
             Ok(k) => {
                 assert_eq!(k, out.len(), "{c}: recv_msg length");
@@ -1248,9 +1253,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
                 };
                 let res = r.e.read(&mut r.sim, &mut r.buf[..n]);
                 let c = r.ctx(step);
-                if !quiet || readable {
-                    assert_eq!(readable, !would_block(&res), "{c}: readable, but {res:?}");
-                }
+                readiness_told_the_truth(readable, quiet, &res, &c);
                 match res {
                     Ok(0) => {
                         end_of_file = true;

@@ -123,24 +123,34 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The locked state as the engine, a kernel on the handle, and how the
+    /// pipe is driven.
+    fn split<'a>(
+        self: &'a Arc<Self>,
+        st: &'a mut State,
+    ) -> (&'a mut Engine<Op>, Win32<'a>, &'a Option<Driven>) {
+        let State {
+            engine,
+            handle,
+            skip,
+            driven,
+        } = st;
+        let k = Win32 {
+            owner: self,
+            h: self.raw(),
+            skip: *skip,
+            handle,
+        };
+        (engine, k, driven)
+    }
+
     /// Runs `f` on the engine with a kernel, then reports the readiness it leaves.
     pub(crate) fn with<R>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut Engine<Op>, &mut Win32<'_>) -> R,
     ) -> R {
         let mut st = self.lock();
-        let State {
-            engine,
-            handle,
-            skip,
-            driven,
-        } = &mut *st;
-        let mut k = Win32 {
-            owner: self,
-            h: self.raw(),
-            skip: *skip,
-            handle,
-        };
+        let (engine, mut k, driven) = self.split(&mut st);
         let r = f(engine, &mut k);
         // Reported under the lock, so that readiness is never overwritten by
         // a stale value computed by another thread.
@@ -294,20 +304,9 @@ impl Shared {
     /// Gives the handle up: every operation is cancelled, nothing is closed.
     pub(crate) fn release(self: &Arc<Self>) -> RawHandle {
         let mut st = self.lock();
-        let State {
-            engine,
-            handle,
-            skip,
-            ..
-        } = &mut *st;
-        let mut k = Win32 {
-            owner: self,
-            h: self.raw(),
-            skip: *skip,
-            handle,
-        };
+        let (engine, mut k, _) = self.split(&mut st);
         engine.release(&mut k);
-        match handle.take() {
+        match k.handle.take() {
             Some(h) => h.into_raw_handle(),
             None => self.raw as RawHandle,
         }

@@ -35,15 +35,29 @@ const CHECK_ONLY: [(&str, &str, &[&str]); 2] = [
 const LIB: &str = "mio-named-pipes";
 /// The benchmark package.
 const BENCH: &str = "mio-named-pipes-bench";
-/// Debian packages every mode needs: the mingw linker and Wine.
-const APT_ALWAYS: [&str; 2] = ["gcc-mingw-w64-x86-64", "wine64"];
-/// Debian's Rust toolchain, used when rustup cannot install the Windows targets.
-const APT_DEBIAN_RUST: [&str; 5] = [
-    "rustc-web",
-    "cargo-web",
-    "rust-web-src",
-    "rust-web-clippy",
-    "rustfmt-web",
+/// What every mode runs, and the Debian package that provides it: the mingw
+/// linker and Wine. A name without `/` is looked up on `PATH`. On Debian 12
+/// `wine64` alone brings no `wine`, `wineboot` or `wineserver` command: those
+/// come with the package `wine`.
+const NEED_ALWAYS: [Need; 5] = [
+    Need::new("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+    Need::new("wine", "wine"),
+    Need::new("wineboot", "wine"),
+    Need::new("wineserver", "wine"),
+    Need::new("/usr/lib/wine/wine64", "wine64"),
+];
+/// Debian's Rust toolchain, used when rustup cannot install the Windows
+/// targets: the commands the Debian path runs and the std sources
+/// `-Zbuild-std` compiles.
+const NEED_DEBIAN_RUST: [Need; 5] = [
+    Need::new("/usr/bin/cargo", "cargo-web"),
+    Need::new("/usr/bin/rustc", "rustc-web"),
+    Need::new(
+        "/usr/lib/rustlib/src/rust/library/std/Cargo.toml",
+        "rust-web-src",
+    ),
+    Need::new("/usr/bin/cargo-clippy", "rust-web-clippy"),
+    Need::new("/usr/bin/rustdoc", "rustc-web"),
 ];
 /// The marker tests print where Wine lacks or fakes an API (see tests/util).
 const WINE_LIMITATION: &str = "WINE LIMITATION";
@@ -116,11 +130,12 @@ fn root() -> PathBuf {
 
 fn setup(loud: bool) -> Result<WinEnv> {
     let root = root();
+    ensure_native_tools()?;
     let mut apt = Apt::default();
-    apt.ensure(&APT_ALWAYS)?;
+    apt.ensure(&NEED_ALWAYS)?;
     let toolchain = choose_toolchain()?;
     if toolchain == Toolchain::Debian {
-        apt.ensure(&APT_DEBIAN_RUST)?;
+        apt.ensure(&NEED_DEBIAN_RUST)?;
     }
     let prefix = root.join("target").join("wine");
     ensure_prefix(&prefix)?;
@@ -138,6 +153,56 @@ fn setup(loud: bool) -> Result<WinEnv> {
     })
 }
 
+/// A command (or file) that a step runs, and the Debian package that provides it.
+#[derive(Clone, Copy, Debug)]
+struct Need {
+    /// A command name looked up on `PATH`, or an absolute path.
+    what: &'static str,
+    /// The Debian package that installs it.
+    package: &'static str,
+}
+
+impl Need {
+    const fn new(what: &'static str, package: &'static str) -> Self {
+        Need { what, package }
+    }
+
+    fn present(&self) -> bool {
+        if self.what.contains('/') {
+            Path::new(self.what).exists()
+        } else {
+            on_path(self.what)
+        }
+    }
+}
+
+/// True when `name` is an executable file in a directory of `PATH`.
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = env::var_os("PATH") else {
+        return false;
+    };
+    env::split_paths(&path).any(|dir| {
+        fs::metadata(dir.join(name))
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    })
+}
+
+/// The packages that provide what is missing of `needs`, each once, and the
+/// missing names.
+fn missing(needs: &[Need]) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut packages = Vec::new();
+    let mut names = Vec::new();
+    for n in needs.iter().filter(|n| !n.present()) {
+        names.push(n.what);
+        if !packages.contains(&n.package) {
+            packages.push(n.package);
+        }
+    }
+    (packages, names)
+}
+
 #[derive(Default)]
 struct Apt {
     updated: bool,
@@ -145,36 +210,56 @@ struct Apt {
 }
 
 impl Apt {
-    fn missing(pkgs: &[&str]) -> Vec<String> {
-        pkgs.iter()
-            .filter(|p| {
-                let out = Command::new("dpkg-query")
-                    .args(["-W", "-f=${Status}", p])
-                    .stderr(Stdio::null())
-                    .output();
-                !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-            })
-            .map(|p| p.to_string())
-            .collect()
-    }
-
-    fn ensure(&mut self, pkgs: &[&str]) -> Result<()> {
-        let missing = Self::missing(pkgs);
-        if missing.is_empty() {
+    /// Installs the packages that provide whatever of `needs` is missing, and
+    /// checks again afterwards. Where nothing can be installed (no apt-get,
+    /// neither root nor sudo, apt-get failing), fails with one line naming
+    /// what is missing and the command that would install it.
+    fn ensure(&mut self, needs: &[Need]) -> Result<()> {
+        let (packages, names) = missing(needs);
+        if names.is_empty() {
             return Ok(());
         }
-        println!("xtask: installing Debian packages: {}", missing.join(" "));
+        let fix = format!("apt-get install {}", packages.join(" "));
+        let stop = |why: &str| {
+            format!(
+                "missing {} ({why}); install with: sudo apt-get update && sudo {fix}",
+                names.join(", ")
+            )
+        };
+        if !on_path("apt-get") {
+            return Err(stop("no apt-get on this machine"));
+        }
         let sudo = !is_root();
+        if sudo && !on_path("sudo") {
+            return Err(stop("not root and no sudo"));
+        }
+        println!(
+            "xtask: missing {}; installing Debian packages: {}",
+            names.join(", "),
+            packages.join(" ")
+        );
         if !self.updated {
-            run_quiet(apt_cmd(sudo, &["update", "-qq"]), "apt-get update")?;
+            run_quiet(apt_cmd(sudo, &["update", "-qq"]), "apt-get update")
+                .map_err(|e| stop(&first_line(&e)))?;
             self.updated = true;
         }
         let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-        args.extend(missing.iter().map(String::as_str));
-        run_quiet(apt_cmd(sudo, &args), "apt-get install")?;
+        args.extend(packages.iter().copied());
+        run_quiet(apt_cmd(sudo, &args), "apt-get install").map_err(|e| stop(&first_line(&e)))?;
         self.installed_any = true;
+        let (_, still) = missing(needs);
+        if !still.is_empty() {
+            return Err(format!(
+                "still missing {} after `{fix}`: this machine's packages do not provide them",
+                still.join(", ")
+            ));
+        }
         Ok(())
     }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
 }
 
 fn is_root() -> bool {
@@ -188,7 +273,8 @@ fn is_root() -> bool {
 fn apt_cmd(sudo: bool, args: &[&str]) -> Command {
     let mut c = if sudo {
         let mut c = Command::new("sudo");
-        c.arg("apt-get");
+        // -n: fail rather than wait for a password nobody will type.
+        c.args(["-n", "apt-get"]);
         c
     } else {
         Command::new("apt-get")
@@ -221,8 +307,45 @@ fn choose_toolchain() -> Result<Toolchain> {
     }
 }
 
+/// `cargo fmt` and `cargo clippy` for the native steps: rustup's proxies
+/// exist even when the component does not, so ask each for its version, and
+/// add the missing components with rustup.
+fn ensure_native_tools() -> Result<()> {
+    let works = |sub: &str| {
+        Command::new(native_cargo())
+            .args([sub, "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let missing: Vec<&str> = [("fmt", "rustfmt"), ("clippy", "clippy")]
+        .into_iter()
+        .filter(|(sub, _)| !works(sub))
+        .map(|(_, component)| component)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let fix = format!("rustup component add {}", missing.join(" "));
+    println!(
+        "xtask: missing cargo {}; running `{fix}`",
+        missing.join(", cargo ")
+    );
+    let mut c = Command::new("rustup");
+    c.args(["component", "add"]).args(&missing);
+    run_quiet(c, &fix).map_err(|e| {
+        format!(
+            "missing {} for the native steps ({}); install with: {fix}",
+            missing.join(", "),
+            first_line(&e)
+        )
+    })
+}
+
 fn apt_has_debian_rust() -> bool {
-    Apt::missing(&APT_DEBIAN_RUST).is_empty()
+    missing(&NEED_DEBIAN_RUST).1.is_empty()
 }
 
 /// True when rustup has (or, with `install`, could add) every Windows target.

@@ -534,3 +534,29 @@ fn a_listener_takes_100_clients_at_once() {
         c.join().expect("a client failed");
     }
 }
+
+/// ServerOptions instances serve a client that opened them before any
+/// `connect` too, message boundaries kept.
+#[test]
+fn a_message_client_that_opened_before_connect_is_served() {
+    use std::os::windows::io::{FromRawHandle, IntoRawHandle};
+    let mut l = Looper::new();
+    let name = name();
+    let server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let file = message_client_file(&name, true);
+    // SAFETY: an overlapped pipe handle owned by nothing else.
+    let client = unsafe { NamedPipe::from_raw_handle(file.into_raw_handle()) };
+    let s = l.add(&server);
+    l.add(&client);
+    l.event(s, "the server's first event", |r| r.is_writable());
+    for m in [&b"one"[..], &[7u8; 9000][..], b"three"] {
+        l.write_all(&client, m);
+    }
+    assert_eq!(l.recv_msg(&server), b"one");
+    assert_eq!(l.recv_msg(&server), vec![7u8; 9000]);
+    assert_eq!(l.recv_msg(&server), b"three");
+    server.connect().unwrap();
+}

@@ -36,7 +36,8 @@ use crate::sys::pipe;
 ///
 /// On a pipe in message read mode, a `read` never returns bytes of two
 /// messages, and [`NamedPipe::recv_msg`] returns one whole message. On a
-/// message-type pipe, each `write` sends its whole buffer as one message.
+/// message-type pipe, each `write` sends its whole buffer as one message —
+/// an empty `write` too, as an empty message.
 ///
 /// # Examples
 ///

@@ -560,3 +560,25 @@ fn a_message_client_that_opened_before_connect_is_served() {
     assert_eq!(l.recv_msg(&server), b"three");
     server.connect().unwrap();
 }
+
+/// On a message pipe an empty `write` is an empty message (what some peers
+/// send to mark the end of a stream); on a byte pipe it sends nothing.
+#[test]
+fn an_empty_write_sends_an_empty_message() {
+    let mut l = Looper::new();
+    let name = name();
+    let server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    l.add(&server);
+    let mut file = message_client_file(&name, false);
+    l.connect(&server);
+    assert_eq!((&server).write(b"").unwrap(), 0);
+    l.write_all(&server, b"end");
+    l.flush(&server);
+    let mut buf = [0u8; 16];
+    assert_eq!(file.read(&mut buf).unwrap(), 0, "the empty message");
+    assert_eq!(file.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"end");
+}

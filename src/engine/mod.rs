@@ -726,7 +726,8 @@ impl<Op: PartialEq> Engine<Op> {
     // ------------------------------------------------------------ write
 
     /// `Write::write`. Byte mode: accepts what fits, coalescing while a write
-    /// is in flight. Message mode: accepts the whole buffer as one message, or nothing.
+    /// is in flight. Message mode: accepts the whole buffer as one message
+    /// (an empty one too), or nothing.
     pub(crate) fn write<K: Kernel<Op = Op>>(&mut self, k: &mut K, src: &[u8]) -> io::Result<usize> {
         if !self.registered || self.closed {
             return Err(would_block());
@@ -734,7 +735,9 @@ impl<Op: PartialEq> Engine<Op> {
         if let Some(e) = self.write.error.take() {
             return Err(e);
         }
-        if src.is_empty() {
+        // On a byte pipe an empty write sends nothing. On a message pipe it
+        // is an empty message, which some peers read as the end of a stream.
+        if src.is_empty() && !self.framing.message_writes {
             return Ok(0);
         }
         if !matches!(self.conn, Conn::Connected) {

@@ -1005,3 +1005,26 @@ fn only_an_instance_that_listens_asks_for_an_early_client() {
     assert_eq!(k.next, 1, "the connect in flight will tell");
     assert!(k.reads.is_empty());
 }
+
+#[test]
+fn an_empty_write_is_an_empty_message_on_a_message_pipe_and_nothing_on_a_byte_pipe() {
+    let (mut e, mut k) = client(message());
+    assert_eq!(e.write(&mut k, b"").unwrap(), 0);
+    assert_eq!(k.written, vec![Vec::<u8>::new()], "one empty WriteFile");
+    // Queued behind a write in flight, it stays a message of its own.
+    assert_eq!(e.write(&mut k, b"x").unwrap(), 1);
+    assert_eq!(e.write(&mut k, b"").unwrap(), 0);
+    finish_write(&mut e, &mut k, None);
+    finish_write(&mut e, &mut k, None);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.written, vec![vec![], b"x".to_vec(), vec![]]);
+    e.flush().unwrap();
+    assert!(
+        e.take_error().is_none(),
+        "no WriteZero for an empty message"
+    );
+
+    let (mut e, mut k) = client(byte());
+    assert_eq!(e.write(&mut k, b"").unwrap(), 0);
+    assert!(k.written.is_empty(), "nothing to send on a byte pipe");
+}

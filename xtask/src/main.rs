@@ -33,6 +33,8 @@ const CHECK_ONLY: [(&str, &str, &[&str]); 2] = [
 ];
 /// The library package.
 const LIB: &str = "mio-named-pipes";
+/// The relay program's package.
+const RELAY: &str = "pipe-relay";
 /// The benchmark package.
 const BENCH: &str = "mio-named-pipes-bench";
 /// What every mode runs, and the Debian package that provides it: the mingw
@@ -708,7 +710,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
         let _server = w.wineserver();
         let mut c = w.cargo("test", GNU);
         // --show-output: tests that meet a Wine limitation say so in their output.
-        c.args(["-p", LIB, "--", "--show-output"]);
+        c.args(["-p", LIB, "-p", RELAY, "--", "--show-output"]);
         let (status, out) = run_tee(c)?;
         let counts = TestCounts::parse(&out);
         let limits: Vec<&str> = out

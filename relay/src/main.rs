@@ -1,0 +1,66 @@
+//! `pipe-relay`: relays Windows named pipes to stdio, TCP and child
+//! processes, and back — the program WSL and MSYS users run (through
+//! `socat`) to reach `\\.\pipe\` servers such as Docker's or the OpenSSH
+//! agent, and to serve a pipe from the other side.
+//!
+//! It is built on mio-named-pipes: clients wait while every instance is
+//! busy, servers keep several instances listening, message pipes keep
+//! their boundaries. See `pipe-relay --help`.
+
+mod cli;
+#[cfg(windows)]
+mod pump;
+#[cfg(windows)]
+mod run;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(u) => {
+            eprintln!("pipe-relay: {u}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.mode {
+        cli::Mode::Help => {
+            print!("{}", cli::HELP);
+            ExitCode::SUCCESS
+        }
+        cli::Mode::Version => {
+            println!("pipe-relay {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        mode => relay(mode, args.verbose),
+    }
+}
+
+#[cfg(windows)]
+fn relay(mode: cli::Mode, verbose: bool) -> ExitCode {
+    let r = match &mode {
+        cli::Mode::Connect { pipe, open, eof } => run::connect(pipe, open, *eof, verbose),
+        cli::Mode::Listen { pipe, serve, to } => run::listen(pipe, serve, to, verbose),
+        cli::Mode::TcpListen { addr, pipe, open } => run::tcp_listen(addr, pipe, open, verbose),
+        cli::Mode::Help | cli::Mode::Version => Ok(()),
+    };
+    match r {
+        Ok(()) => {
+            // The thread reading stdin may still wait for input: exit
+            // without waiting for it.
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(0)
+        }
+        Err(f) => {
+            eprintln!("pipe-relay: {}", f.message);
+            ExitCode::from(u8::try_from(f.code).unwrap_or(1))
+        }
+    }
+}
+
+#[cfg(not(windows))]
+fn relay(_: cli::Mode, _: bool) -> ExitCode {
+    eprintln!("pipe-relay: Windows named pipes exist on Windows only");
+    ExitCode::FAILURE
+}

@@ -28,9 +28,16 @@ use crate::sys::pipe;
 /// more would be accepted. [`Read`] and [`Write`] are implemented for
 /// `&NamedPipe` too, so one thread may read while another writes.
 ///
+/// A client may open a server instance before anyone calls
+/// [`connect`](NamedPipe::connect). Registering such an instance serves
+/// that client, as mio-named-pipes 0.1 did: the first poll reports it
+/// writable, and its data (then end of file, if it left) is read. An
+/// instance with no client yet reports nothing until `connect` is called.
+///
 /// On a pipe in message read mode, a `read` never returns bytes of two
 /// messages, and [`NamedPipe::recv_msg`] returns one whole message. On a
-/// message-type pipe, each `write` sends its whole buffer as one message.
+/// message-type pipe, each `write` sends its whole buffer as one message —
+/// an empty `write` too, as an empty message.
 ///
 /// # Examples
 ///

@@ -520,3 +520,81 @@ fn recv_msg_on_a_byte_pipe_returns_what_is_there() {
     }
     assert_eq!(got, b"abc");
 }
+
+/// A client may open a server instance before anyone calls `connect`, as
+/// mio-named-pipes 0.1's own tests do: once registered, the instance serves
+/// it — the first poll reports it writable, its data is read, its leaving
+/// is an end of file — and after `disconnect` the next client needs a
+/// `connect`, reported as a writable event.
+#[test]
+fn a_client_that_opened_before_connect_is_served_once_registered() {
+    let mut l = Looper::new();
+    let name = name();
+    let server = NamedPipe::new(&name).unwrap();
+    let first = client(&name);
+    let s = l.add(&server);
+    l.add(&first);
+    let ready = l.event(s, "the server's first event", |r| r.is_writable());
+    assert_eq!(ready, Ready::writable(), "writable, nothing to read yet");
+    l.write_all(&first, b"early");
+    l.write_all(&server, b"hello");
+    assert_eq!(l.read_exact(&server, 5), b"early");
+    assert_eq!(l.read_exact(&first, 5), b"hello");
+    server.connect().unwrap();
+    drop(first);
+    assert!(l.read_to_end(&server).is_empty(), "then end of file");
+
+    server.disconnect().unwrap();
+    assert!(would_block(server.connect()));
+    let second = client(&name);
+    l.add(&second);
+    l.event(s, "the next client's connect", |r| r.is_writable());
+    server.connect().unwrap();
+    l.write_all(&second, b"2nd");
+    assert_eq!(l.read_exact(&server, 3), b"2nd", "nothing of the first");
+}
+
+/// A client that opened the instance, wrote and left before the server was
+/// registered: its data, then end of file.
+#[test]
+fn a_client_that_came_and_left_before_registration_is_read_to_the_end() {
+    let mut l = Looper::new();
+    let name = name();
+    let server = NamedPipe::new(&name).unwrap();
+    let mut early = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&name)
+        .unwrap();
+    early.write_all(b"left this").unwrap();
+    drop(early);
+    l.add(&server);
+    assert_eq!(l.read_to_end(&server), b"left this");
+}
+
+/// With no client yet, a registered instance reports nothing, reads
+/// nothing and asks nothing again until `connect` (no busy loop, no error
+/// for ERROR_PIPE_LISTENING).
+#[test]
+fn an_instance_with_no_client_stays_silent_until_connect() {
+    let mut l = Looper::new();
+    let name = name();
+    let server = NamedPipe::new(&name).unwrap();
+    let s = l.add(&server);
+    assert!(l.turn(Duration::from_millis(100)).is_empty(), "no event");
+    assert!(would_block((&server).read(&mut [0; 4])));
+    assert!(would_block((&server).write(b"x")));
+    assert!(server.take_error().unwrap().is_none());
+    // A client that comes now is served once `connect` is called.
+    let c = client(&name);
+    l.add(&c);
+    assert!(
+        !l.turn(Duration::from_millis(100))
+            .iter()
+            .any(|(t, _)| *t == s),
+        "nothing before connect"
+    );
+    l.connect(&server);
+    l.write_all(&c, b"ok");
+    assert_eq!(l.read_exact(&server, 2), b"ok");
+}

@@ -534,3 +534,51 @@ fn a_listener_takes_100_clients_at_once() {
         c.join().expect("a client failed");
     }
 }
+
+/// ServerOptions instances serve a client that opened them before any
+/// `connect` too, message boundaries kept.
+#[test]
+fn a_message_client_that_opened_before_connect_is_served() {
+    use std::os::windows::io::{FromRawHandle, IntoRawHandle};
+    let mut l = Looper::new();
+    let name = name();
+    let server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let file = message_client_file(&name, true);
+    // SAFETY: an overlapped pipe handle owned by nothing else.
+    let client = unsafe { NamedPipe::from_raw_handle(file.into_raw_handle()) };
+    let s = l.add(&server);
+    l.add(&client);
+    l.event(s, "the server's first event", |r| r.is_writable());
+    for m in [&b"one"[..], &[7u8; 9000][..], b"three"] {
+        l.write_all(&client, m);
+    }
+    assert_eq!(l.recv_msg(&server), b"one");
+    assert_eq!(l.recv_msg(&server), vec![7u8; 9000]);
+    assert_eq!(l.recv_msg(&server), b"three");
+    server.connect().unwrap();
+}
+
+/// On a message pipe an empty `write` is an empty message (what some peers
+/// send to mark the end of a stream); on a byte pipe it sends nothing.
+#[test]
+fn an_empty_write_sends_an_empty_message() {
+    let mut l = Looper::new();
+    let name = name();
+    let server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    l.add(&server);
+    let mut file = message_client_file(&name, false);
+    l.connect(&server);
+    assert_eq!((&server).write(b"").unwrap(), 0);
+    l.write_all(&server, b"end");
+    l.flush(&server);
+    let mut buf = [0u8; 16];
+    assert_eq!(file.read(&mut buf).unwrap(), 0, "the empty message");
+    assert_eq!(file.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"end");
+}

@@ -307,13 +307,47 @@ impl<Op: PartialEq> Engine<Op> {
     }
 
     /// The handle is now associated with an event loop: start reading.
+    ///
+    /// A server instance that was never connected by [`connect`] may have a
+    /// client already: a client can open the pipe before
+    /// `ConnectNamedPipe` is called. Registering asks the pipe
+    /// (`PeekNamedPipe`) and, if a client is there (or came and left),
+    /// serves it as if a connect had finished: it reads ahead and reports
+    /// writable, as mio-named-pipes 0.1 did. With no client yet the
+    /// instance waits for `connect` as before: nothing is read, nothing is
+    /// reported, and nothing is asked again.
+    ///
+    /// [`connect`]: Engine::connect
     pub(crate) fn register<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
         if self.closed {
             return;
         }
         self.registered = true;
         self.read_ahead = true;
+        if matches!(self.conn, Conn::Listening) && self.connect_error.is_none() && !self.dropped {
+            self.adopt_early_client(k);
+        }
         self.kick_read(k);
+    }
+
+    /// A listening instance asks the pipe whether a client is connected
+    /// already; if so, it is connected from now on. Any answer but data
+    /// waiting, nothing waiting, or the client gone
+    /// (`ERROR_PIPE_LISTENING` above all) means no client.
+    fn adopt_early_client<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        let client = match k.peek() {
+            Ok(_) => true,
+            Err(e) => verdict(OpKind::Read, Some(&e)) == Verdict::EndOfFile,
+        };
+        if client {
+            self.on_connect(
+                k,
+                Outcome {
+                    bytes: 0,
+                    error: None,
+                },
+            );
+        }
     }
 
     /// Registered with an event loop that is not the user's (a listener's):
@@ -692,7 +726,8 @@ impl<Op: PartialEq> Engine<Op> {
     // ------------------------------------------------------------ write
 
     /// `Write::write`. Byte mode: accepts what fits, coalescing while a write
-    /// is in flight. Message mode: accepts the whole buffer as one message, or nothing.
+    /// is in flight. Message mode: accepts the whole buffer as one message
+    /// (an empty one too), or nothing.
     pub(crate) fn write<K: Kernel<Op = Op>>(&mut self, k: &mut K, src: &[u8]) -> io::Result<usize> {
         if !self.registered || self.closed {
             return Err(would_block());
@@ -700,7 +735,9 @@ impl<Op: PartialEq> Engine<Op> {
         if let Some(e) = self.write.error.take() {
             return Err(e);
         }
-        if src.is_empty() {
+        // On a byte pipe an empty write sends nothing. On a message pipe it
+        // is an empty message, which some peers read as the end of a stream.
+        if src.is_empty() && !self.framing.message_writes {
             return Ok(0);
         }
         if !matches!(self.conn, Conn::Connected) {

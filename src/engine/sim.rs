@@ -210,6 +210,9 @@ struct Sim {
     write_listening_now: bool,
     /// The end of the scenario: every client leaves once connected.
     peer_leaves: bool,
+    /// What the first `PeekNamedPipe` since this was reset said: a client
+    /// is there (or came and left), or none is.
+    first_peek_saw_client: Option<bool>,
 }
 
 impl Sim {
@@ -246,6 +249,7 @@ impl Sim {
             received_msgs: Vec::new(),
             write_listening_now: false,
             peer_leaves: false,
+            first_peek_saw_client: None,
         }
     }
 
@@ -292,6 +296,14 @@ impl Sim {
         let at = mix(u64::from(self.generation) << 48 ^ index << 24 ^ len as u64) as usize % PERIOD;
         self.stream.extend_from_slice(&pattern()[at..at + len]);
         self.sent_ends.push(self.stream.len());
+    }
+
+    /// A client opens a server instance that no connect is waiting on: a
+    /// real pipe lets it, and `ConnectNamedPipe` then finds it there.
+    fn peer_opens_early(&mut self) {
+        if self.server && !self.peer_there && self.current(Kind::Connect) == 0 {
+            self.peer_connects();
+        }
     }
 
     /// A client connected.
@@ -531,6 +543,16 @@ impl Kernel for Sim {
         if !self.server {
             return Start::Done((), Outcome::err(os(ERROR_INVALID_FUNCTION)));
         }
+        if self.peer_there {
+            // A client opened the pipe before this connect: it finishes at
+            // once, whatever the rate of immediate results.
+            let code = if self.peer_gone && !self.unread() {
+                ERROR_NO_DATA
+            } else {
+                ERROR_PIPE_CONNECTED
+            };
+            return Start::Done((), Outcome::err(os(code)));
+        }
         if self.rng.chance(self.now_rate) {
             let error = match self.rng.below(5) {
                 0 => None,
@@ -648,6 +670,23 @@ impl Kernel for Sim {
     }
 
     fn peek(&mut self) -> io::Result<Peek> {
+        let r = self.peek_answer();
+        let saw_client = match &r {
+            Ok(_) => true,
+            Err(e) => e.raw_os_error() == Some(ERROR_BROKEN_PIPE),
+        };
+        self.first_peek_saw_client.get_or_insert(saw_client);
+        r
+    }
+
+    fn close(&mut self) {
+        self.closed += 1;
+    }
+}
+
+impl Sim {
+    /// What `PeekNamedPipe` answers now.
+    fn peek_answer(&mut self) -> io::Result<Peek> {
         self.id();
         // What a real pipe says of a client that left (once its data is
         // read), or of no client at all.
@@ -671,10 +710,6 @@ impl Kernel for Sim {
                 },
             }),
         }
-    }
-
-    fn close(&mut self) {
-        self.closed += 1;
     }
 }
 
@@ -992,6 +1027,56 @@ impl Run {
         }
     }
 
+    /// Registers the engine with the user's event loop. A server instance
+    /// that still listens asks whether a client came before any connect,
+    /// and must act on the answer: serve the client (connected, reading,
+    /// writable: the first poll's event), or wait for `connect` with
+    /// nothing in flight and nothing reported.
+    fn register(&mut self, step: usize) {
+        let listening = matches!(self.e.conn, Conn::Listening)
+            && self.e.connect_error.is_none()
+            && !self.e.is_registered();
+        self.sim.first_peek_saw_client = None;
+        self.e.register(&mut self.sim);
+        if !listening {
+            return;
+        }
+        let c = self.ctx(step);
+        let Some(client) = self.sim.first_peek_saw_client else {
+            panic!("{c}: a listening instance registered without asking for a client");
+        };
+        if client && !self.sim.peer_there {
+            // The first read found the pipe reset under the engine: the
+            // client is gone again, and the instance listens.
+            assert!(matches!(self.e.conn, Conn::Listening), "{c}");
+        } else if client {
+            assert!(
+                matches!(self.e.conn, Conn::Connected),
+                "{c}: a client was there, but the instance still listens"
+            );
+            let r = self.e.readiness();
+            assert!(
+                r.writable || self.e.write.error.is_some(),
+                "{c}: an early client is not reported writable"
+            );
+            assert!(
+                r.readable || self.sim.current(Kind::Read) == 1,
+                "{c}: an early client is not read from"
+            );
+        } else {
+            assert!(
+                matches!(self.e.conn, Conn::Listening),
+                "{c}: no client, but the instance says connected"
+            );
+            assert_eq!(self.e.readiness(), Readiness::default(), "{c}");
+            assert_eq!(
+                self.sim.current(Kind::Read),
+                0,
+                "{c}: a read before a client"
+            );
+        }
+    }
+
     fn disconnect(&mut self, step: usize) {
         if self.e.disconnect(&mut self.sim).is_ok() {
             self.seen = Seen::new();
@@ -1157,6 +1242,15 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
         quiet: false,
     };
     r.quiet = server && r.sim.rng.chance(40);
+    if server && r.sim.rng.chance(30) {
+        // A client opens the instance before it is registered and before
+        // any connect; it may send, and leave, at once.
+        r.sim.peer_opens_early();
+        for _ in 0..r.sim.rng.below(3) {
+            r.sim.peer_sends();
+        }
+        r.sim.peer_gone = r.sim.rng.chance(20);
+    }
     const STEPS: usize = 250;
     let drop_at = if r.sim.rng.chance(50) {
         r.sim.rng.below(STEPS)
@@ -1187,7 +1281,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
                 r.e.quiet();
             } else if !r.e.is_registered() || (r.quiet && r.sim.rng.chance(20)) {
                 // (A quiet pipe: accepted, and registered by the user.)
-                r.e.register(&mut r.sim);
+                r.register(step);
             }
         } else if action < 30 {
             r.sim.complete_one(&mut r.e);
@@ -1198,6 +1292,8 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
         } else if action < 38 {
             if r.sim.peer_there {
                 r.sim.peer_gone = true;
+            } else if r.sim.rng.chance(50) {
+                r.sim.peer_opens_early();
             }
         } else if action < 55 {
             r.read(step);

@@ -914,3 +914,117 @@ fn a_write_that_moves_nothing_is_an_error_not_a_loop() {
     let err = e.write(&mut k, b"x").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::WriteZero);
 }
+
+/// A registered server instance, made with a client that opened the pipe
+/// before any `connect` (or none, when `peek` is `None`).
+fn early(peek: Option<Peek>, peek_error: i32) -> (E, Fake) {
+    let mut k = Fake {
+        peek,
+        peek_error,
+        ..Fake::default()
+    };
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    (e, k)
+}
+
+#[test]
+fn a_client_that_came_before_connect_is_served_once_registered() {
+    let (mut e, mut k) = early(Some(Peek::default()), 0);
+    assert_eq!(k.reads.len(), 1, "reading starts at registration");
+    assert_eq!(
+        e.readiness(),
+        Readiness {
+            readable: false,
+            writable: true
+        },
+        "the first poll reports it writable, as mio-named-pipes 0.1 did"
+    );
+    // Writes go out at once; data the client sent is read.
+    assert_eq!(e.write(&mut k, b"hello").unwrap(), 5);
+    finish_read(&mut e, &mut k, b"1234", None);
+    let mut buf = [0; 10];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 4);
+    assert_eq!(&buf[..4], b"1234");
+    // `connect` has nothing left to do.
+    e.connect(&mut k).unwrap();
+    assert!(k.connects.is_empty(), "no ConnectNamedPipe was needed");
+}
+
+#[test]
+fn a_client_that_came_and_left_before_registration_reads_its_data_then_end_of_file() {
+    let (mut e, mut k) = early(None, ERROR_BROKEN_PIPE);
+    assert_eq!(k.reads.len(), 1);
+    finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
+    assert!(e.readiness().readable);
+    assert_eq!(e.read(&mut k, &mut [0; 4]).unwrap(), 0);
+    // The next client needs a connect, as always after a disconnect.
+    e.disconnect(&mut k).unwrap();
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    assert!(
+        e.readiness().writable,
+        "the next client is a writable event"
+    );
+    assert_eq!(k.reads.len(), 1, "and is read from");
+}
+
+#[test]
+fn an_instance_with_no_client_yet_asks_once_and_waits_for_connect() {
+    for code in [ERROR_PIPE_LISTENING, 1, 5, 230] {
+        let (mut e, mut k) = early(None, code);
+        assert_eq!(k.next, 1, "one question at registration, os error {code}");
+        assert!(k.reads.is_empty(), "no read before a client");
+        assert_eq!(e.readiness(), Readiness::default());
+        assert!(e.take_error().is_none(), "no client is no error");
+        // Nothing is asked again: no busy loop while nobody comes.
+        assert!(would_block(e.read(&mut k, &mut [0; 4])));
+        assert!(would_block(e.write(&mut k, b"x")));
+        assert_eq!(k.next, 1);
+        assert!(would_block(e.connect(&mut k)));
+        assert_eq!(k.connects.len(), 1);
+    }
+}
+
+#[test]
+fn only_an_instance_that_listens_asks_for_an_early_client() {
+    // A client end, a listener's quiet instance, an instance whose connect
+    // is in flight: none asks.
+    let (_, k) = client(byte());
+    assert_eq!(k.next, 1, "just the read");
+    let mut k = Fake {
+        peek: Some(Peek::default()),
+        ..Fake::default()
+    };
+    let mut e = E::listening(byte());
+    e.quiet();
+    assert_eq!(k.next, 0);
+    assert!(would_block(e.connect(&mut k)));
+    e.register(&mut k);
+    assert_eq!(k.next, 1, "the connect in flight will tell");
+    assert!(k.reads.is_empty());
+}
+
+#[test]
+fn an_empty_write_is_an_empty_message_on_a_message_pipe_and_nothing_on_a_byte_pipe() {
+    let (mut e, mut k) = client(message());
+    assert_eq!(e.write(&mut k, b"").unwrap(), 0);
+    assert_eq!(k.written, vec![Vec::<u8>::new()], "one empty WriteFile");
+    // Queued behind a write in flight, it stays a message of its own.
+    assert_eq!(e.write(&mut k, b"x").unwrap(), 1);
+    assert_eq!(e.write(&mut k, b"").unwrap(), 0);
+    finish_write(&mut e, &mut k, None);
+    finish_write(&mut e, &mut k, None);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.written, vec![vec![], b"x".to_vec(), vec![]]);
+    e.flush().unwrap();
+    assert!(
+        e.take_error().is_none(),
+        "no WriteZero for an empty message"
+    );
+
+    let (mut e, mut k) = client(byte());
+    assert_eq!(e.write(&mut k, b"").unwrap(), 0);
+    assert!(k.written.is_empty(), "nothing to send on a byte pipe");
+}

@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 

@@ -106,7 +106,7 @@ pub fn figure(work: Work, s: Sizes, secs: f64) -> String {
 
 fn peer_long(p: Peer) -> &'static str {
     match p {
-        Peer::Ours => "mio-named-pipes 0.2 (this tree), on mio 0.6",
+        Peer::Ours => "mio-named-pipes 0.1.8 (this tree), on mio 0.6",
         Peer::Mio1 => "mio::windows::NamedPipe of mio 1.x",
         Peer::Old => "mio-named-pipes 0.1.7 (crates.io), on mio 0.6",
         Peer::Blocking => "two plain threads, blocking ReadFile/WriteFile via std::fs::File",

@@ -14,6 +14,8 @@ use std::process::{self, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod compat;
+mod json;
 mod summary;
 
 use summary::TestCounts;
@@ -77,6 +79,10 @@ fn main() {
     let result = match cmd {
         "setup" => setup(true).map(|_| ()),
         "test" => test(),
+        "compat" => summarized("compat", |steps| {
+            let w = setup(false)?;
+            compat::test_steps(steps, &w)
+        }),
         "demo" => demo(&rest),
         "bench" => bench(&rest),
         "wine-run" => wine_run(&rest),
@@ -97,13 +103,16 @@ cargo xtask <command>
 
   setup   make this machine able to build for x86_64-pc-windows-gnu and run it under Wine
   test    everything that must stay green: fmt, clippy, native tests, MSVC checks, docs,
-          and the whole test suite under Wine
+          the whole test suite under Wine, then mio-named-pipes 0.1.7's tests and
+          parity-tokio-ipc 0.4.0's tests against this crate under Wine
+  compat  only the last steps of `test`: 0.1.7's and parity-tokio-ipc's tests under Wine
   demo    run the echo server example under Wine
   bench   run the benchmarks under Wine (arguments are passed to the benchmark)
 
 Environment:
   XTASK_TOOLCHAIN=rustup|debian   force a toolchain (default: rustup if it has the targets)
-  XTASK_WINE_TIMEOUT=SECONDS      time limit per test binary under Wine (default 600)
+  XTASK_WINE_TIMEOUT=SECONDS      time limit per test binary under Wine (default 600;
+                                  120 for 0.1.7's and parity-tokio-ipc's tests)
 ";
 
 /// Which Rust toolchain builds for Windows.
@@ -589,10 +598,15 @@ struct Step {
 }
 
 fn test() -> Result<()> {
+    summarized("test", test_steps)
+}
+
+/// Runs `steps` and prints how long each took and what it found.
+fn summarized(command: &str, steps_of: impl FnOnce(&mut Vec<Step>) -> Result<()>) -> Result<()> {
     let started = Instant::now();
     let mut steps: Vec<Step> = Vec::new();
-    let result = test_steps(&mut steps);
-    println!("\n==== cargo xtask test: summary");
+    let result = steps_of(&mut steps);
+    println!("\n==== cargo xtask {command}: summary");
     for s in &steps {
         println!("{:<28} {:>7.1}s  {}", s.name, s.secs, s.note);
     }
@@ -738,7 +752,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             limits.len()
         ))
     })?;
-    Ok(())
+    compat::test_steps(steps, &w)
 }
 
 // ---------------------------------------------------------------- demo, bench

@@ -565,7 +565,6 @@ fn a_message_client_that_opened_before_connect_is_served() {
 /// send to mark the end of a stream); on a byte pipe it sends nothing.
 #[test]
 fn an_empty_write_sends_an_empty_message() {
-    use std::io::Write;
     let mut l = Looper::new();
     let name = name();
     let server = ServerOptions::new()

@@ -18,7 +18,7 @@ use mio::{Events, Poll, PollOpt, Ready, Registration, SetReadiness, Token};
 use mio_named_pipes::NamedPipe;
 
 /// Bytes one read of the other side takes at most.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 /// Chunks that may wait in each direction's channel.
 const CHANNEL: usize = 4;
 

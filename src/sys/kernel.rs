@@ -206,6 +206,7 @@ impl Shared {
             drop(st);
             return self.check_poll(binding, poll);
         }
+        pipe::check_is_pipe(self.raw())?;
         // SAFETY: every operation on this handle passes an `OVERLAPPED` that
         // lives inside mio's `Overlapped` header (see `op::OpCell`), as the
         // Poll requires.

@@ -268,3 +268,47 @@ fn a_listener_is_send_and_sync_and_accepts_from_another_thread() {
     assert_eq!(server.client_process_id().unwrap(), std::process::id());
     drop(client);
 }
+
+#[test]
+fn back_to_back_openers_within_the_limit() {
+    // Clients opening as fast as one thread can, 2 x pending of them (the
+    // limit), nobody accepting meanwhile. The first `pending` always get in
+    // at once; the others arrive before the listener's thread has created
+    // the replacements, and may meet ERROR_PIPE_BUSY — the figure printed
+    // here is the one the README gives. Every one gets in with busy_timeout.
+    const PENDING: usize = 4;
+    const ROUNDS: usize = 20;
+    let mut busy = 0;
+    let mut attempts = 0;
+    for _ in 0..ROUNDS {
+        let name = name();
+        let listener = ServerOptions::new().listen(&name, PENDING).unwrap();
+        let mut clients = Vec::new();
+        let mut refused = 0;
+        for i in 0..2 * PENDING {
+            attempts += 1;
+            match ClientOptions::new().open(&name) {
+                Ok(c) => clients.push(c),
+                Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
+                    assert!(i >= PENDING, "client {i} of the first {PENDING} met busy");
+                    refused += 1;
+                }
+                Err(e) => panic!("open: {e}"),
+            }
+        }
+        busy += refused;
+        for _ in 0..refused {
+            let c = ClientOptions::new()
+                .busy_timeout(Some(PATIENCE))
+                .open(&name)
+                .expect("a client that waits gets in");
+            clients.push(c);
+        }
+        assert_eq!(clients.len(), 2 * PENDING);
+        drop(listener);
+    }
+    println!(
+        "back-to-back openers, pending {PENDING}, {} per round: {busy} of {attempts} met ERROR_PIPE_BUSY at once (none of the first {PENDING} of a round)",
+        2 * PENDING
+    );
+}

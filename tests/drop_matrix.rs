@@ -17,7 +17,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio_named_pipes::{ClientOptions, NamedPipe, ServerOptions};
-use util::resources::{handles, os_handle_count, private_bytes, private_usage_missing, Handles};
+use util::resources::{
+    handles_but_threads, os_handle_count, private_bytes, private_usage_missing, Handles,
+};
 use util::*;
 
 /// The linger limit of every pipe here: short, to keep the binary quick.
@@ -135,7 +137,7 @@ fn settle(before: &Handles) -> Handles {
     let deadline = Instant::now() + LINGER + Duration::from_secs(10);
     std::thread::sleep(LINGER);
     loop {
-        let now = handles();
+        let now = handles_but_threads();
         if now == *before || Instant::now() > deadline {
             return now;
         }
@@ -146,11 +148,11 @@ fn settle(before: &Handles) -> Handles {
 #[test]
 fn the_handle_counter_sees_pipes_and_ports() {
     let _s = serial();
-    let before = handles();
+    let before = handles_but_threads();
     assert!(before.total() > 0, "no handle found: {before}");
     let mut l = Looper::new();
     let pair = lingering_pair(&mut l);
-    let with = handles();
+    let with = handles_but_threads();
     let growth = with.growth(&before);
     assert_eq!(growth.get("File"), Some(&2), "two pipe ends: {growth:?}");
     assert_eq!(growth.get("IoCompletion"), Some(&1), "one port: {growth:?}");
@@ -188,11 +190,11 @@ fn every_drop_order_leaves_nothing_behind() {
     for case in &cases {
         one(ORDERS[0], *case, 0);
     }
-    let _ = settle(&handles());
+    let _ = settle(&handles_but_threads());
     const REPS: u64 = 3;
     let mut failures = Vec::new();
     for order in ORDERS {
-        let before = handles();
+        let before = handles_but_threads();
         let bytes_before = private_bytes();
         let mut seed = 1;
         for _ in 0..REPS {
@@ -233,9 +235,9 @@ fn every_drop_order_leaves_nothing_behind() {
 #[test]
 fn both_ends_dropped_with_writes_pending_close_within_the_linger_limit() {
     let _s = serial();
-    let before = handles();
+    let before = handles_but_threads();
     let mut l = Looper::new();
-    let baseline_with_poll = handles();
+    let baseline_with_poll = handles_but_threads();
     let mut pairs = Vec::new();
     for seed in 0..10 {
         let (server, client) = lingering_pair(&mut l);
@@ -250,14 +252,14 @@ fn both_ends_dropped_with_writes_pending_close_within_the_linger_limit() {
     // limit can close them.
     let closed_at = loop {
         l.turn(Duration::from_millis(20));
-        if handles() == baseline_with_poll {
+        if handles_but_threads() == baseline_with_poll {
             break dropped.elapsed();
         }
         assert!(
             dropped.elapsed() < LINGER + Duration::from_secs(10),
             "still open after {:?}: {}",
             dropped.elapsed(),
-            handles()
+            handles_but_threads()
         );
     };
     println!("10 pairs dropped with writes pending on both ends: closed after {closed_at:?} (linger {LINGER:?})");

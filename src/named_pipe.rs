@@ -324,6 +324,9 @@ impl FromRawHandle for NamedPipe {
     /// Adopts a pipe handle opened with `FILE_FLAG_OVERLAPPED`: a client, or
     /// a server instance made elsewhere (connected or not; `connect` works
     /// on it either way). Byte or message mode is read from the handle.
+    /// Registering it fails with `InvalidInput` if the handle is not a pipe
+    /// (`GetFileType`; a file opened with `FILE_FLAG_OVERLAPPED`, say) or
+    /// was not opened for overlapped I/O.
     ///
     /// # Safety
     ///

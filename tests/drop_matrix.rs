@@ -233,6 +233,24 @@ fn every_drop_order_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_poll_dropped_before_twenty_idle_pairs_leaves_no_port() {
+    // A struct `{ poll, pipes }` drops its Poll first.
+    let _s = serial();
+    let before = handles_but_threads();
+    let mut l = Looper::new();
+    let pairs: Vec<_> = (0..20).map(|_| lingering_pair(&mut l)).collect();
+    drop(l);
+    drop(pairs);
+    // No write was pending: no linger to wait for.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handles_but_threads() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = handles_but_threads();
+    assert_eq!(after, before, "left behind: {:?}", after.growth(&before));
+}
+
+#[test]
 fn both_ends_dropped_with_writes_pending_close_within_the_linger_limit() {
     let _s = serial();
     let before = handles_but_threads();

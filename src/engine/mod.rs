@@ -900,10 +900,13 @@ impl<Op: PartialEq> Engine<Op> {
         if let Conn::Connecting(op) = mem::replace(&mut self.conn, Conn::Listening) {
             k.cancel(&op);
         }
+        // Nothing is read any more: data read ahead goes now, not at the
+        // end of the linger.
         if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
             k.cancel(&op);
         }
         self.spare_read = Vec::new();
+        self.partial_message = None;
         self.close_if_done(k);
     }
 

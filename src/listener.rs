@@ -32,8 +32,9 @@ pub const DEFAULT_PENDING: usize = 4;
 /// thread has created the replacements (one completion and one
 /// `CreateNamedPipeW` per client) may meet `ERROR_PIPE_BUSY`, even within
 /// the limit below. Measured under Wine with `pending` 4 and 8 clients
-/// opening back to back: 30 to 34 of 160 openers, never one of the first
-/// 4 of a burst. Clients that wait ([`ClientOptions::busy_timeout`](crate::ClientOptions::busy_timeout),
+/// opening back to back: 13 to 65 of 160 openers over several runs (the
+/// more the machine is loaded, the more), never one of the first 4 of a
+/// burst; none with the openers 20 ms apart. Clients that wait ([`ClientOptions::busy_timeout`](crate::ClientOptions::busy_timeout),
 /// `WaitNamedPipe`) all get in; size `pending` to the bursts you expect. Connected
 /// pipes wait for `accept` like a TCP backlog; to bound what a flood of
 /// clients can make it create, the listener keeps at most `2 * pending`

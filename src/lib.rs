@@ -60,7 +60,7 @@ pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(all(windows, feature = "mio-06"))]
 pub use listener::{PipeListener, DEFAULT_PENDING};
 #[cfg(all(windows, feature = "mio-06"))]
-pub use named_pipe::NamedPipe;
+pub use named_pipe::{NamedPipe, DEFAULT_LINGER};
 #[cfg(all(windows, feature = "mio-06"))]
 pub use options::{
     ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, UNLIMITED_INSTANCES,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::windows::io::{AsRawHandle, FromRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mio::windows::Binding;
 use mio::{Evented, Poll, PollOpt, Ready, Registration, Token};
@@ -12,6 +13,12 @@ use mio::{Evented, Poll, PollOpt, Ready, Registration, Token};
 use crate::engine::Engine;
 use crate::sys::kernel::Shared;
 use crate::sys::pipe;
+use crate::sys::reaper;
+
+/// How long a dropped pipe keeps delivering what `write` accepted before
+/// the drop, unless set otherwise ([`NamedPipe::set_linger`],
+/// `ServerOptions::linger`, `ClientOptions::linger`): 5 seconds.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
 /// One end of a Windows named pipe, registered with a mio 0.6 [`Poll`].
 ///
@@ -203,6 +210,30 @@ impl NamedPipe {
         Ok(self.shared.with(|e, _| e.take_error()))
     }
 
+    /// Sets how long this pipe, once dropped, keeps delivering the data
+    /// `write` accepted before the drop (the linger; default
+    /// [`DEFAULT_LINGER`], 5 s). Not a Win32 setting: the crate keeps the
+    /// handle open while its last writes are in flight, for at most this
+    /// long.
+    ///
+    /// What the peer sees: while it reads, it gets everything written before
+    /// the drop, then end of file (`ERROR_BROKEN_PIPE`), as after a TCP
+    /// close. If it has not read it all when the limit passes, the write
+    /// still in flight is cancelled and the handle closed: the peer reads
+    /// what had reached the pipe — possibly the first part of a write, or of
+    /// a message — then end of file. `Duration::ZERO` cancels pending writes
+    /// as soon as the pipe is dropped. The limit holds whatever the order of
+    /// drops: with the `Poll` gone, or never turned again, a process-wide
+    /// thread ends the linger.
+    pub fn set_linger(&self, limit: Duration) {
+        self.shared.set_linger(limit);
+    }
+
+    /// The linger limit (see [`set_linger`](NamedPipe::set_linger)).
+    pub fn linger(&self) -> Duration {
+        self.shared.linger()
+    }
+
     /// Receives the next whole message into `buf`, which is cleared first,
     /// and returns its length.
     ///
@@ -300,6 +331,9 @@ impl FromRawHandle for NamedPipe {
     /// Adopts a pipe handle opened with `FILE_FLAG_OVERLAPPED`: a client, or
     /// a server instance made elsewhere (connected or not; `connect` works
     /// on it either way). Byte or message mode is read from the handle.
+    /// Registering it fails with `InvalidInput` if the handle is not a pipe
+    /// (`GetFileType`; a file opened with `FILE_FLAG_OVERLAPPED`, say) or
+    /// was not opened for overlapped I/O.
     ///
     /// # Safety
     ///
@@ -322,10 +356,15 @@ impl IntoRawHandle for NamedPipe {
 }
 
 impl Drop for NamedPipe {
-    /// Cancels a pending read or connect; data accepted by `write` is still
-    /// written, as long as the Poll runs, and the handle is closed after it.
+    /// Cancels a pending read or connect. Data accepted by `write` is still
+    /// delivered, for at most the [linger](NamedPipe::set_linger) limit,
+    /// and the handle is closed after it — whether or not the `Poll` still
+    /// runs. Buffers the kernel has finished with are freed, even if the
+    /// `Poll` that would have dequeued their completions is gone.
     fn drop(&mut self) {
-        self.shared.with(|e, k| e.drop_pipe(k));
+        if let Some(at) = self.shared.forsake() {
+            reaper::hand_over(Arc::clone(&self.shared), at);
+        }
     }
 }
 

@@ -109,6 +109,7 @@ pub struct ServerOptions {
     reject_remote: bool,
     write_through: bool,
     security: Option<SecurityDescriptor>,
+    linger: Duration,
 }
 
 /// `max_instances` value for no limit (`PIPE_UNLIMITED_INSTANCES`).
@@ -135,6 +136,7 @@ impl Default for ServerOptions {
             reject_remote: true,
             write_through: false,
             security: None,
+            linger: crate::DEFAULT_LINGER,
         }
     }
 }
@@ -290,7 +292,33 @@ impl ServerOptions {
     /// ```
     pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
         let handle = self.create_handle(addr.as_ref(), self.first)?;
-        Ok(NamedPipe::from_owned_framed(handle, true, self.framing()))
+        let pipe = NamedPipe::from_owned_framed(handle, true, self.framing());
+        pipe.set_linger(self.linger);
+        Ok(pipe)
+    }
+
+    /// How long each pipe made with these options, once dropped, keeps
+    /// delivering what `write` accepted before the drop (default
+    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s); then its pending
+    /// writes are cancelled and its handle closed. Not a Win32 flag; see
+    /// [`NamedPipe::set_linger`] for what the peer sees.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mio_named_pipes::ServerOptions;
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-linger-{}", std::process::id());
+    /// let server = ServerOptions::new().linger(Duration::from_millis(500)).create(&name).unwrap();
+    /// assert_eq!(server.linger(), Duration::from_millis(500));
+    /// ```
+    pub fn linger(&mut self, limit: Duration) -> &mut Self {
+        self.linger = limit;
+        self
+    }
+
+    /// The linger limit pipes made with these options get.
+    pub(crate) fn linger_limit(&self) -> Duration {
+        self.linger
     }
 
     /// Creates a [`PipeListener`] on `addr` that keeps `pending` instances
@@ -414,6 +442,7 @@ pub struct ClientOptions {
     mode: PipeMode,
     security_qos: u32,
     busy_timeout: Option<Duration>,
+    linger: Duration,
 }
 
 impl Default for ClientOptions {
@@ -424,6 +453,7 @@ impl Default for ClientOptions {
             mode: PipeMode::Byte,
             security_qos: SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
             busy_timeout: None,
+            linger: crate::DEFAULT_LINGER,
         }
     }
 }
@@ -541,6 +571,23 @@ impl ClientOptions {
             busy_timeout: self.busy_timeout,
         };
         let handle = client::open(addr.as_ref(), &params)?;
-        Ok(NamedPipe::from_owned(handle, false))
+        let pipe = NamedPipe::from_owned(handle, false);
+        pipe.set_linger(self.linger);
+        Ok(pipe)
+    }
+
+    /// How long the client, once dropped, keeps delivering what `write`
+    /// accepted before the drop (default
+    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s); then its pending
+    /// writes are cancelled and its handle closed. Not a Win32 flag; see
+    /// [`NamedPipe::set_linger`] for what the server sees.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ClientOptions;
+    /// ClientOptions::new().linger(std::time::Duration::ZERO); // no linger at all
+    /// ```
+    pub fn linger(&mut self, limit: Duration) -> &mut Self {
+        self.linger = limit;
+        self
     }
 }

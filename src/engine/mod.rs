@@ -24,7 +24,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use table::{verdict, OpKind, Verdict};
+use table::{user_error, verdict, OpKind, Verdict};
 
 /// The smallest read buffer, and the one an idle pipe keeps pending.
 pub(crate) const MIN_READ: usize = 4 * 1024;
@@ -784,7 +784,9 @@ impl<Op: PartialEq> Engine<Op> {
                     self.conn = Conn::Listening;
                     Err(would_block())
                 }
-                _ => Err(outcome.error.unwrap_or_else(|| other_error("write failed"))),
+                _ => Err(user_error(
+                    outcome.error.unwrap_or_else(|| other_error("write failed")),
+                )),
             },
         }
     }
@@ -878,7 +880,7 @@ impl<Op: PartialEq> Engine<Op> {
     fn fail_writes<K: Kernel<Op = Op>>(&mut self, k: &mut K, e: io::Error) {
         self.write.discard();
         self.write.flush_waiting = false;
-        self.write.error = Some(e);
+        self.write.error = Some(user_error(e));
         self.close_if_done(k);
     }
 
@@ -935,19 +937,68 @@ impl<Op: PartialEq> Engine<Op> {
         if let Conn::Connecting(op) = mem::replace(&mut self.conn, Conn::Listening) {
             k.cancel(&op);
         }
+        // Nothing is read any more: data read ahead goes now, not at the
+        // end of the linger.
         if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
             k.cancel(&op);
         }
         self.spare_read = Vec::new();
+        self.partial_message = None;
         self.close_if_done(k);
     }
 
     fn close_if_done<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
         if self.dropped && !self.closed && self.write.inflight.is_none() {
-            self.write.discard();
-            self.closed = true;
-            k.close();
+            self.close(k);
         }
+    }
+
+    /// Closes the handle of a dropped pipe, and frees every buffer the
+    /// engine holds: nothing of a closed pipe outlives it but the small
+    /// state of operations the kernel has not handed back yet.
+    fn close<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        self.write.discard();
+        self.write.queue = Vec::new();
+        self.write.spare = Vec::new();
+        self.spare_read = Vec::new();
+        self.partial_message = None;
+        self.read = ReadState::Idle;
+        self.closed = true;
+        k.close();
+    }
+
+    /// Whether the user's pipe was dropped and the handle is still open:
+    /// a write accepted before the drop is still being delivered (the
+    /// linger). Whoever holds the pipe then must call
+    /// [`linger_expired`](Engine::linger_expired) once the linger limit has passed.
+    pub(crate) fn lingering(&self) -> bool {
+        self.dropped && !self.closed
+    }
+
+    /// The linger limit of a dropped pipe has passed: the write still in
+    /// flight is cancelled (its completion, if the Poll ever dequeues it,
+    /// belongs to no one), what was queued behind it is dropped, and the
+    /// handle is closed. The peer reads what was delivered so far, then end
+    /// of file. Does nothing unless [`lingering`](Engine::lingering).
+    pub(crate) fn linger_expired<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if !self.lingering() {
+            return;
+        }
+        if let Some(op) = self.write.inflight.take() {
+            k.cancel(&op);
+        }
+        self.close(k);
+    }
+
+    /// Whether `op` is an operation the engine still waits for. Every other
+    /// operation still with the kernel was forgotten (cancelled by a drop,
+    /// a disconnect or the linger's end): its outcome and buffer belong to
+    /// no one, so once the kernel is done with it its buffer may be freed
+    /// by whoever finds it done first.
+    pub(crate) fn tracks(&self, op: &Op) -> bool {
+        matches!(&self.conn, Conn::Connecting(c) if c == op)
+            || matches!(&self.read, ReadState::Pending(r) if r == op)
+            || self.write.inflight.as_ref() == Some(op)
     }
 
     /// `IntoRawHandle`: cancels everything in flight and gives the handle up

@@ -35,6 +35,20 @@
 //!   `Ok` only if every accepted byte arrived, and reading to the end of
 //!   file yields the peer's whole stream.
 //!
+//! Two events model cleanup (see `sys::kernel::Shared::sweep` and
+//! `sys::reaper`). *Linger expired*: after a drop, the limit passes and
+//! the engine must cancel its write and close at once. *Poll gone*: from
+//! a random step on, no completion is ever delivered again; the kernel
+//! only finishes operations. After a drop (or release), the sweep frees the
+//! buffer of every operation the engine no longer
+//! [`tracks`](Engine::tracks) and the kernel has finished — the rule the
+//! Win32 layer applies — and the simulation checks that no buffer of an
+//! operation still current (one the engine did not cancel) is ever freed,
+//! that a completion arriving after its buffer was freed changes nothing,
+//! and, with the Poll gone, that after the linger every buffer the kernel
+//! had is back or freed and the handle is closed: only the operations'
+//! small cells are left for a port that will never hand them back.
+//!
 //! Each seed runs six configurations (client or server; byte pipe, message
 //! pipe read as bytes, message pipe read as messages), with a random error
 //! rate and rate of immediate results. Four in ten server runs are a
@@ -148,6 +162,11 @@ struct Pending {
     doomed: bool,
     /// Writes: the write epoch the bytes belong to.
     epoch: usize,
+    /// The kernel is done with it (its status is no longer pending); the
+    /// completion may still be waiting in the port.
+    finished: bool,
+    /// The sweep freed its buffer (it was finished and forgotten).
+    buf_freed: bool,
 }
 
 impl Pending {
@@ -176,9 +195,15 @@ struct Sim {
     now_rate: usize,
     next_id: u32,
     pending: Vec<Pending>,
-    /// Buffers handed to the kernel, and buffers given back.
+    /// Buffers handed to the kernel, buffers given back, and buffers the
+    /// sweep freed.
     given: usize,
     returned: usize,
+    freed: usize,
+    /// A buffer freed while its operation was current.
+    bad_frees: u32,
+    /// No completion is delivered any more.
+    poll_gone: bool,
     closed: u32,
     calls_after_close: u32,
     /// `cancel` of an operation that is not in flight.
@@ -234,6 +259,9 @@ impl Sim {
             pending: Vec::new(),
             given: 0,
             returned: 0,
+            freed: 0,
+            bad_frees: 0,
+            poll_gone: false,
             closed: 0,
             calls_after_close: 0,
             bad_cancels: 0,
@@ -278,7 +306,38 @@ impl Sim {
             cancelled: false,
             doomed: false,
             epoch: self.epoch,
+            finished: false,
+            buf_freed: false,
         });
+    }
+
+    /// The kernel finishes an operation at random (without delivering it).
+    fn kernel_finishes_one(&mut self) -> bool {
+        let open: Vec<usize> = (0..self.pending.len())
+            .filter(|&i| !self.pending[i].finished)
+            .collect();
+        if open.is_empty() {
+            return false;
+        }
+        let i = open[self.rng.below(open.len())];
+        self.pending[i].finished = true;
+        true
+    }
+
+    /// The Win32 layer's sweep of a dropped pipe: frees the buffer of every
+    /// operation the kernel finished and the engine no longer tracks.
+    fn sweep(&mut self, e: &Engine<u32>) {
+        for p in &mut self.pending {
+            if p.kind == Kind::Connect || p.buf_freed || !p.finished || e.tracks(&p.id) {
+                continue;
+            }
+            if p.current() {
+                self.bad_frees += 1;
+            }
+            p.buf = Vec::new();
+            p.buf_freed = true;
+            self.freed += 1;
+        }
     }
 
     // ------------------------------------------------------------ the peer
@@ -454,6 +513,9 @@ impl Sim {
     /// Completes one pending operation chosen at random (reads in order).
     /// Returns false if none can complete.
     fn complete_one(&mut self, e: &mut Engine<u32>) -> bool {
+        if self.poll_gone {
+            return false;
+        }
         let first_read = self.pending.iter().position(|p| p.kind == Kind::Read);
         let forced_failure = self.rng.chance(self.err_rate);
         let ready: Vec<usize> = (0..self.pending.len())
@@ -488,7 +550,7 @@ impl Sim {
                 e.complete(self, &p.id, None, outcome);
             }
             Kind::Read => {
-                self.returned += 1;
+                self.returned += usize::from(!p.buf_freed);
                 let (buf, outcome) = if !p.current() {
                     // Cancelled or of an old connection: it may still have
                     // read something before the cancel. Nobody may see it.
@@ -514,7 +576,7 @@ impl Sim {
                 e.complete(self, &p.id, Some(buf), outcome);
             }
             Kind::Write => {
-                self.returned += 1;
+                self.returned += usize::from(!p.buf_freed);
                 let outcome = if p.stale {
                     Outcome::err(os(ERROR_PIPE_NOT_CONNECTED))
                 } else if p.cancelled {
@@ -1097,6 +1159,10 @@ impl Run {
             sim.bad_cancels, 0,
             "{c}: cancel of an operation not in flight"
         );
+        assert_eq!(
+            sim.bad_frees, 0,
+            "{c}: freed the buffer of an operation the engine still waits for"
+        );
         assert!(sim.closed <= 1, "{c}: closed twice");
         if self.released {
             assert_eq!(sim.closed, 0, "{c}: closed after release");
@@ -1130,10 +1196,10 @@ impl Run {
             );
         }
         assert_eq!(
-            sim.given - sim.returned,
+            sim.given - sim.returned - sim.freed,
             sim.pending
                 .iter()
-                .filter(|p| p.kind != Kind::Connect)
+                .filter(|p| p.kind != Kind::Connect && !p.buf_freed)
                 .count(),
             "{c}: a buffer went missing"
         );
@@ -1204,6 +1270,65 @@ impl Run {
         }
     }
 
+    /// One move after a drop or release: the kernel finishes or completes
+    /// an operation, the reaper sweeps, or the linger limit passes. Returns
+    /// false once nothing is left to move.
+    fn after_drop(&mut self) -> bool {
+        if self.dropped && self.sim.rng.chance(10) {
+            // The reaper at the linger limit.
+            self.e.linger_expired(&mut self.sim);
+            self.sim.sweep(&self.e);
+            return true;
+        }
+        if self.sim.poll_gone || self.sim.rng.chance(30) {
+            let moved = self.sim.kernel_finishes_one();
+            self.sim.sweep(&self.e);
+            if moved || self.sim.poll_gone {
+                return moved;
+            }
+        }
+        self.sim.complete_one(&mut self.e)
+    }
+
+    /// The end of a run whose Poll went away: the user's pipe is dropped
+    /// (if it was not), the linger limit passes, the kernel finishes every
+    /// operation and the reaper sweeps. The handle is closed, and every
+    /// buffer the kernel had is back or freed; only the operations' cells
+    /// remain, for a port that will never hand them back.
+    fn end_without_poll(mut self, step: usize) {
+        if !self.dropped && !self.released {
+            self.e.drop_pipe(&mut self.sim);
+            self.dropped = true;
+            self.sim.sweep(&self.e);
+            self.check(step);
+        }
+        if self.dropped {
+            self.e.linger_expired(&mut self.sim);
+            self.check(step);
+        }
+        while self.sim.kernel_finishes_one() {}
+        self.sim.sweep(&self.e);
+        self.check(step);
+        let c = self.ctx(step);
+        assert_eq!(
+            self.sim.closed,
+            u32::from(!self.released),
+            "{c}: closed at the end"
+        );
+        for p in &self.sim.pending {
+            assert!(!self.e.tracks(&p.id), "{c}: still tracked: {p:?}");
+            assert!(
+                p.kind == Kind::Connect || p.buf_freed,
+                "{c}: a buffer the kernel is done with was kept: {p:?}"
+            );
+        }
+        assert_eq!(
+            self.sim.given,
+            self.sim.returned + self.sim.freed,
+            "{c}: buffers neither back nor freed"
+        );
+    }
+
     fn drain(&mut self, step: usize) {
         while self.sim.complete_one(&mut self.e) {
             self.check(step);
@@ -1262,20 +1387,30 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
     } else {
         usize::MAX
     };
+    let poll_gone_at = if r.sim.rng.chance(20) {
+        r.sim.rng.below(STEPS)
+    } else {
+        usize::MAX
+    };
 
     for step in 0..STEPS {
+        if step == poll_gone_at {
+            r.sim.poll_gone = true;
+        }
         let action = r.sim.rng.below(100);
         if r.dropped || r.released {
-            // Only the kernel moves now.
-            if !r.sim.complete_one(&mut r.e) {
+            // Only the kernel and the reaper move now.
+            if !r.after_drop() {
                 break;
             }
         } else if step == drop_at {
             r.e.drop_pipe(&mut r.sim);
             r.dropped = true;
+            r.sim.sweep(&r.e);
         } else if step == release_at {
             r.e.release(&mut r.sim);
             r.released = true;
+            r.sim.sweep(&r.e);
         } else if action < 5 {
             if !r.e.is_registered() && r.quiet {
                 r.e.quiet();
@@ -1284,7 +1419,11 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
                 r.register(step);
             }
         } else if action < 30 {
-            r.sim.complete_one(&mut r.e);
+            if r.sim.poll_gone || r.sim.rng.chance(10) {
+                r.sim.kernel_finishes_one();
+            } else {
+                r.sim.complete_one(&mut r.e);
+            }
         } else if action < 37 {
             if r.sim.peer_there && !r.sim.peer_gone && r.sim.sent_ends.len() < 60 {
                 r.sim.peer_sends();
@@ -1323,6 +1462,9 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
     }
 
     let step = STEPS;
+    if r.sim.poll_gone {
+        return r.end_without_poll(step);
+    }
     if !r.dropped && !r.released {
         // The peer leaves and everything completes, without failures: every
         // accepted byte must arrive, and reading must yield the whole stream.
@@ -1396,7 +1538,8 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
     let c = r.ctx(step);
     assert!(r.sim.pending.is_empty(), "{c}: operations never completed");
     assert_eq!(
-        r.sim.given, r.sim.returned,
+        r.sim.given,
+        r.sim.returned + r.sim.freed,
         "{c}: buffers still with the kernel"
     );
     assert_eq!(

@@ -52,6 +52,18 @@ pub(crate) enum Verdict {
     Failed,
 }
 
+/// The error a user sees for a failed write (or any error handed out as it
+/// is): `ERROR_PIPE_NOT_CONNECTED`, which a client's write meets after the
+/// server disconnected it, becomes `BrokenPipe` — as std already makes of
+/// `ERROR_BROKEN_PIPE` and `ERROR_NO_DATA` — with the OS error kept as the
+/// inner error, so its code and text stay visible (`get_ref`, `Display`).
+pub(crate) fn user_error(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(ERROR_PIPE_NOT_CONNECTED) => io::Error::new(io::ErrorKind::BrokenPipe, e),
+        _ => e,
+    }
+}
+
 /// The table: how the outcome of `op` reads, given its error (if any).
 pub(crate) fn verdict(op: OpKind, error: Option<&io::Error>) -> Verdict {
     let Some(e) = error else {
@@ -144,6 +156,20 @@ mod tests {
                 verdict(op, Some(&os(ERROR_OPERATION_ABORTED))),
                 Verdict::Aborted
             );
+        }
+    }
+
+    #[test]
+    fn not_connected_is_handed_out_as_broken_pipe() {
+        let e = user_error(os(ERROR_PIPE_NOT_CONNECTED));
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        let inner = e.get_ref().expect("the OS error is kept inside");
+        assert!(inner.to_string().contains("os error 233"), "{inner}");
+        assert!(e.to_string().contains("os error 233"), "{e}");
+        // Everything else is handed out as it is.
+        for code in [ERROR_BROKEN_PIPE, ERROR_NO_DATA, 31] {
+            let e = user_error(os(code));
+            assert_eq!(e.raw_os_error(), Some(code));
         }
     }
 

@@ -1028,3 +1028,78 @@ fn an_empty_write_is_an_empty_message_on_a_message_pipe_and_nothing_on_a_byte_pi
     assert_eq!(e.write(&mut k, b"").unwrap(), 0);
     assert!(k.written.is_empty(), "nothing to send on a byte pipe");
 }
+
+#[test]
+fn linger_expiry_cancels_the_write_and_closes_at_once() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"first").unwrap();
+    e.write(&mut k, b"queued behind it").unwrap();
+    let write = k.writes[0].0;
+    e.drop_pipe(&mut k);
+    assert!(e.lingering(), "a write is still being delivered");
+    assert!(e.tracks(&write));
+    assert_eq!(k.closed, 0);
+    e.linger_expired(&mut k);
+    assert!(
+        k.cancelled.contains(&write),
+        "the write in flight is cancelled"
+    );
+    assert_eq!(k.closed, 1, "closed without waiting for the write");
+    assert!(!e.lingering());
+    assert!(!e.tracks(&write), "its outcome belongs to no one now");
+    assert_eq!(k.written.len(), 1, "nothing queued is sent after the limit");
+    // The cancelled write's completion may still arrive (a live Poll).
+    finish_write(&mut e, &mut k, Some(ERROR_OPERATION_ABORTED));
+    assert_eq!((k.closed, k.calls_after_close), (1, 0));
+    // Expiring again, or after a clean close, does nothing.
+    e.linger_expired(&mut k);
+    assert_eq!((k.closed, k.calls_after_close), (1, 0));
+}
+
+#[test]
+fn linger_expiry_after_the_writes_finished_does_nothing() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"last words").unwrap();
+    e.drop_pipe(&mut k);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.closed, 1);
+    assert!(!e.lingering());
+    let cancels = k.cancelled.len();
+    e.linger_expired(&mut k);
+    assert_eq!((k.closed, k.cancelled.len()), (1, cancels));
+}
+
+#[test]
+fn a_live_pipe_never_lingers() {
+    let (mut e, mut k) = client(byte());
+    e.write(&mut k, b"x").unwrap();
+    assert!(!e.lingering());
+    e.linger_expired(&mut k);
+    assert_eq!(
+        (k.closed, k.cancelled.len()),
+        (0, 0),
+        "only dropped pipes expire"
+    );
+}
+
+#[test]
+fn a_write_after_the_server_disconnected_is_broken_pipe() {
+    // At once...
+    let (mut e, mut k) = client(byte());
+    k.write_now
+        .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_NOT_CONNECTED)));
+    let err = e.write(&mut k, b"anyone?").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    assert!(err.to_string().contains("os error 233"), "{err}");
+    // ...and in the background.
+    e.write(&mut k, b"abc").unwrap();
+    finish_write(&mut e, &mut k, Some(ERROR_PIPE_NOT_CONNECTED));
+    let err = e.flush().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    assert_eq!(
+        err.get_ref()
+            .and_then(|i| i.downcast_ref::<io::Error>())
+            .and_then(io::Error::raw_os_error),
+        Some(ERROR_PIPE_NOT_CONNECTED)
+    );
+}

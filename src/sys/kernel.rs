@@ -5,13 +5,15 @@ use std::fmt;
 use std::io;
 use std::os::windows::io::{AsRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use mio::{Poll, Ready, SetReadiness, Token};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
 
-use super::op::{self, Op};
+use super::op::{self, Op, WeakOp};
 use super::pipe;
+use super::reaper::Visit;
 use crate::engine::{Engine, Kernel, Outcome, Peek, Readiness, Start};
 
 /// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
@@ -21,12 +23,20 @@ const SKIP_PORT_ON_SUCCESS: u8 = 1;
 const SKIP_SET_EVENT: u8 = 2;
 
 /// What a `NamedPipe` and each of its operations in flight share.
+///
+/// Every operation holds the `Shared` until its completion is handed back,
+/// so a `Shared` holds nothing that would keep a Poll alive once the user's
+/// pipe is gone: the `SetReadiness` (which keeps the Poll's readiness queue
+/// and so its completion port) is dropped with the pipe, and forgotten
+/// operations are held weakly. A Poll dropped before its pipes therefore
+/// closes its port; operations it never dequeued leak their small cells
+/// only, their buffers being freed once the kernel is done with them
+/// ([`Shared::forsake`], [`Shared::visit`]).
 pub(crate) struct Shared {
     /// The handle's value, for calls that only name it. Closed (and no
     /// longer used) once the engine closed it.
     raw: usize,
     state: Mutex<State>,
-    readiness: SetReadiness,
 }
 
 struct State {
@@ -37,6 +47,15 @@ struct State {
     skip: bool,
     /// Set when a listener's Poll dequeues this handle's completions.
     driven: Option<Driven>,
+    /// Where readiness goes; `None` once the user's pipe is dropped.
+    readiness: Option<SetReadiness>,
+    /// Operations the engine cancelled and forgot whose buffers may still
+    /// be with the kernel: freed once the kernel is done with them.
+    forgotten: Vec<WeakOp>,
+    /// How long a dropped pipe's accepted writes may take to be delivered.
+    linger: Duration,
+    /// When the linger of the dropped pipe ends.
+    linger_deadline: Option<Instant>,
 }
 
 /// Called whenever a pipe's readiness changes, under the pipe's lock: it
@@ -59,6 +78,7 @@ pub(crate) struct Win32<'a> {
     h: HANDLE,
     skip: bool,
     handle: &'a mut Option<OwnedHandle>,
+    forgotten: &'a mut Vec<WeakOp>,
 }
 
 impl Kernel for Win32<'_> {
@@ -77,7 +97,11 @@ impl Kernel for Win32<'_> {
     }
 
     fn cancel(&mut self, op: &Op) {
-        op::cancel(self.h, op)
+        op::cancel(self.h, op);
+        // The engine forgets every operation it cancels. Entries whose
+        // completion was handed back are dropped on the way.
+        self.forgotten.retain(|w| w.upgrade().is_some());
+        self.forgotten.push(op.downgrade());
     }
 
     fn disconnect(&mut self) -> io::Result<()> {
@@ -107,8 +131,11 @@ impl Shared {
                 handle: Some(handle),
                 skip: false,
                 driven: None,
+                readiness: Some(readiness),
+                forgotten: Vec::new(),
+                linger: crate::DEFAULT_LINGER,
+                linger_deadline: None,
             }),
-            readiness,
         })
     }
 
@@ -134,12 +161,15 @@ impl Shared {
             handle,
             skip,
             driven,
+            forgotten,
+            ..
         } = st;
         let k = Win32 {
             owner: self,
             h: self.raw(),
             skip: *skip,
             handle,
+            forgotten,
         };
         (engine, k, driven)
     }
@@ -150,12 +180,13 @@ impl Shared {
         f: impl FnOnce(&mut Engine<Op>, &mut Win32<'_>) -> R,
     ) -> R {
         let mut st = self.lock();
-        let (engine, mut k, driven) = self.split(&mut st);
+        let (engine, mut k, _) = self.split(&mut st);
         let r = f(engine, &mut k);
+        let ready = engine.readiness();
         // Reported under the lock, so that readiness is never overwritten by
         // a stale value computed by another thread.
-        if self.publish(engine.readiness(), false) {
-            if let Some(observer) = driven.as_ref().and_then(|d| d.observer.as_ref()) {
+        if publish(st.readiness.as_ref(), ready, false) {
+            if let Some(observer) = st.driven.as_ref().and_then(|d| d.observer.as_ref()) {
                 observer();
             }
         }
@@ -167,22 +198,75 @@ impl Shared {
         self.with(|e, k| e.complete(k, op, buf, outcome));
     }
 
-    /// Sets the readiness; returns whether it changed. `force` sets it even
-    /// unchanged, so that a new registration hears of it.
-    fn publish(&self, r: Readiness, force: bool) -> bool {
-        let mut ready = Ready::empty();
-        if r.readable {
-            ready |= Ready::readable();
+    /// The user's pipe was dropped: the engine cancels reads and connects
+    /// and lingers while accepted writes are delivered; readiness goes
+    /// nowhere from now on; the buffers of forgotten operations the kernel
+    /// is done with are freed. Returns when [`visit`](Shared::visit) must
+    /// look at the pipe again, if ever.
+    pub(crate) fn forsake(self: &Arc<Self>) -> Option<Instant> {
+        let mut st = self.lock();
+        {
+            let (engine, mut k, _) = self.split(&mut st);
+            engine.drop_pipe(&mut k);
         }
-        if r.writable {
-            ready |= Ready::writable();
+        // Nothing will take this readiness again; holding it would keep the
+        // Poll's readiness queue, and so its completion port, alive for as
+        // long as an operation holds this `Shared`.
+        st.readiness = None;
+        if st.engine.lingering() {
+            st.linger_deadline = Some(Instant::now() + st.linger);
         }
-        let changed = self.readiness.readiness() != ready;
-        if changed || force {
-            // Fails only if the `Registration` is gone, with the pipe.
-            let _ = self.readiness.set_readiness(ready);
+        match Self::sweep(&mut st) {
+            Visit::Done => None,
+            Visit::At(t) => Some(t),
         }
-        changed
+    }
+
+    /// The process-wide reaper's look at a dropped pipe: past its linger
+    /// limit, the engine cancels the write still in flight and closes the
+    /// handle; then the buffers of forgotten operations the kernel has
+    /// finished are freed. Says when to look again.
+    pub(crate) fn visit(self: &Arc<Self>, now: Instant) -> Visit {
+        let mut st = self.lock();
+        if st.linger_deadline.is_some_and(|t| t <= now) {
+            let (engine, mut k, _) = self.split(&mut st);
+            engine.linger_expired(&mut k);
+        }
+        Self::sweep(&mut st)
+    }
+
+    /// Frees the buffers of forgotten operations the kernel is done with
+    /// (the rule, as in the engine's simulation: a buffer is freed only when
+    /// the engine no longer tracks its operation and the kernel has finished
+    /// it; the operation's cell stays for the port). Says whether anything
+    /// is left to look at again: a linger still running, or an operation
+    /// the kernel has not finished.
+    fn sweep(st: &mut State) -> Visit {
+        let engine = &st.engine;
+        st.forgotten.retain(|w| match w.upgrade() {
+            None => false,
+            Some(op) if engine.tracks(&op) => true,
+            Some(op) if op.kernel_done() => {
+                op.free_buffer();
+                false
+            }
+            Some(_) => true,
+        });
+        match st.linger_deadline {
+            Some(t) if st.engine.lingering() => Visit::At(t),
+            _ if !st.forgotten.is_empty() => Visit::At(Instant::now()),
+            _ => Visit::Done,
+        }
+    }
+
+    /// How long a dropped pipe's accepted writes may take to be delivered.
+    pub(crate) fn set_linger(&self, limit: Duration) {
+        self.lock().linger = limit;
+    }
+
+    /// The linger limit.
+    pub(crate) fn linger(&self) -> Duration {
+        self.lock().linger
     }
 
     /// Associates the handle with `poll`'s completion port — once: a handle
@@ -206,6 +290,7 @@ impl Shared {
             drop(st);
             return self.check_poll(binding, poll);
         }
+        pipe::check_is_pipe(self.raw())?;
         // SAFETY: every operation on this handle passes an `OVERLAPPED` that
         // lives inside mio's `Overlapped` header (see `op::OpCell`), as the
         // Poll requires.
@@ -230,8 +315,8 @@ impl Shared {
     /// readiness, even unchanged, to a new registration.
     pub(crate) fn start(self: &Arc<Self>) {
         self.with(|e, k| e.register(k));
-        let r = self.lock().engine.readiness();
-        self.publish(r, true);
+        let st = self.lock();
+        publish(st.readiness.as_ref(), st.engine.readiness(), true);
     }
 
     /// Binds the handle to a listener's `poll`, which dequeues its
@@ -318,6 +403,25 @@ impl Shared {
         f.field("handle", &self.raw());
         f.field("engine", &st.engine);
     }
+}
+
+/// Sets the readiness; returns whether it changed. `force` sets it even
+/// unchanged, so that a new registration hears of it.
+fn publish(to: Option<&SetReadiness>, r: Readiness, force: bool) -> bool {
+    let Some(to) = to else { return false };
+    let mut ready = Ready::empty();
+    if r.readable {
+        ready |= Ready::readable();
+    }
+    if r.writable {
+        ready |= Ready::writable();
+    }
+    let changed = to.readiness() != ready;
+    if changed || force {
+        // Fails only if the `Registration` is gone, with the pipe.
+        let _ = to.set_readiness(ready);
+    }
+    changed
 }
 
 /// A handle value for mio's `&dyn AsRawHandle` parameters.

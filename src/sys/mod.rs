@@ -7,6 +7,8 @@ pub(crate) mod kernel;
 #[cfg(feature = "mio-06")]
 pub(crate) mod op;
 pub(crate) mod pipe;
+#[cfg(feature = "mio-06")]
+pub(crate) mod reaper;
 pub(crate) mod security;
 
 use windows_sys::Win32::Foundation as w;

@@ -8,12 +8,22 @@
 //! into an `Arc`. Memory the kernel may write is therefore never freed
 //! early: if a completion is never dequeued (the `Poll` is gone), the cell
 //! leaks instead.
+//!
+//! Its buffer, though, need not leak with it. Once the kernel has finished
+//! an operation (the status in its `OVERLAPPED` is no longer
+//! `STATUS_PENDING`: [`Op::kernel_done`]) the kernel touches neither the
+//! buffer nor the `OVERLAPPED` again; only a live port may still hand the
+//! `OVERLAPPED` back. So the buffer of a finished operation that the engine
+//! forgot (cancelled by a drop, a disconnect or the linger's end) may be
+//! freed by whoever finds it finished first ([`Op::free_buffer`]); the cell
+//! itself — a small header — stays until the port hands it back, or leaks
+//! with a port that never will.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::mem;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use mio::windows::Overlapped as Header;
 use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, ERROR_MORE_DATA, HANDLE};
@@ -39,17 +49,21 @@ pub(crate) struct OpCell {
     /// Which call this is.
     kind: OpKind,
     /// The data: written by the kernel (reads, into the spare capacity) or
-    /// read by it (writes) while the operation is in flight.
-    buf: UnsafeCell<Vec<u8>>,
+    /// read by it (writes) while the operation is in flight. The lock is
+    /// never held while the kernel has the buffer; it decides who takes the
+    /// buffer once the kernel is done: the dequeued completion, or
+    /// [`Op::free_buffer`].
+    buf: Mutex<Vec<u8>>,
     /// The pipe, told of the outcome.
     owner: Arc<Shared>,
 }
 
 const _: () = assert!(mem::offset_of!(OpCell, header) == 0);
 
-// SAFETY: `buf` is touched by the thread that starts the operation before
-// the kernel has it, and by the one that finishes it after the kernel is
-// done: never by two at once. Everything else is immutable or thread-safe.
+// SAFETY: `buf` is behind a lock; the header's `OVERLAPPED` is written only
+// by the kernel while the operation is in flight, and read (its status)
+// through atomics or after the kernel is done. Everything else is
+// immutable or thread-safe.
 unsafe impl Send for OpCell {}
 // SAFETY: as above.
 unsafe impl Sync for OpCell {}
@@ -57,6 +71,17 @@ unsafe impl Sync for OpCell {}
 /// The engine's handle on one operation. Equality is identity.
 #[derive(Clone)]
 pub(crate) struct Op(Arc<OpCell>);
+
+/// A forgotten operation, held without keeping it alive (see `Shared`).
+#[derive(Clone, Debug)]
+pub(crate) struct WeakOp(Weak<OpCell>);
+
+impl WeakOp {
+    /// The operation, unless its completion was handed back and dropped.
+    pub(crate) fn upgrade(&self) -> Option<Op> {
+        self.0.upgrade().map(Op)
+    }
+}
 
 impl PartialEq for Op {
     fn eq(&self, other: &Op) -> bool {
@@ -99,9 +124,41 @@ impl Op {
         Op(Arc::new(OpCell {
             header: header(),
             kind,
-            buf: UnsafeCell::new(buf),
+            buf: Mutex::new(buf),
             owner: Arc::clone(owner),
         }))
+    }
+
+    /// A handle on the operation that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakOp {
+        WeakOp(Arc::downgrade(&self.0))
+    }
+
+    fn buf(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.0.buf.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the kernel has finished the operation: the status word of
+    /// its `OVERLAPPED` (`Internal`) is no longer `STATUS_PENDING`, which the
+    /// starting call set before the operation went pending. From then on the
+    /// kernel writes neither the buffer nor the `OVERLAPPED`
+    /// (`HasOverlappedIoCompleted`); the completion may still sit in the port.
+    pub(crate) fn kernel_done(&self) -> bool {
+        const STATUS_PENDING: usize = 0x103;
+        let status = self.overlapped().cast::<AtomicUsize>();
+        // SAFETY: `Internal` is the first field of the `OVERLAPPED`, a
+        // pointer-sized, pointer-aligned word inside a live cell (we hold a
+        // reference); the kernel may store to it concurrently, so it is read
+        // atomically.
+        unsafe { (*status).load(Ordering::Acquire) != STATUS_PENDING }
+    }
+
+    /// Frees the buffer of an operation that the kernel has finished and
+    /// the engine no longer tracks. The completion, if a port still hands it
+    /// back, then finds an empty buffer, which no one reads.
+    pub(crate) fn free_buffer(&self) {
+        debug_assert!(self.kernel_done());
+        drop(mem::take(&mut *self.buf()));
     }
 
     /// The `OVERLAPPED`, for calls that only name the operation (`CancelIoEx`).
@@ -171,13 +228,13 @@ impl Op {
         if self.0.kind == OpKind::Connect {
             return (None, outcome);
         }
-        // SAFETY: the kernel is done with the buffer and this is the only
-        // place that takes it out, once per operation.
-        let mut buf = unsafe { mem::take(&mut *self.0.buf.get()) };
+        // The kernel is done with the buffer; this takes it out, unless
+        // `free_buffer` took it first (then it is empty and no one reads it).
+        let mut buf = mem::take(&mut *self.buf());
         if self.0.kind == OpKind::Read {
             let added = outcome.bytes.min(buf.capacity() - buf.len());
             // SAFETY: the kernel wrote `added` bytes right after the old length,
-            // within the capacity.
+            // within the capacity (a freed buffer has capacity 0: nothing added).
             unsafe { buf.set_len(buf.len() + added) };
         }
         (Some(buf), outcome)
@@ -202,9 +259,8 @@ pub(crate) fn start_read(
     buf: Vec<u8>,
 ) -> Start<Op, Vec<u8>> {
     let op = Op::new(OpKind::Read, buf, owner);
-    // SAFETY: nothing else touches the buffer before the call.
-    let (ptr, len) = unsafe {
-        let b = &mut *op.0.buf.get();
+    let (ptr, len) = {
+        let mut b = op.buf();
         let spare = b.spare_capacity_mut();
         (
             spare.as_mut_ptr().cast::<u8>(),
@@ -213,8 +269,9 @@ pub(crate) fn start_read(
     };
     let ov = op.lend();
     // SAFETY: `ptr..ptr+len` is the spare capacity of a Vec owned by the
-    // cell, which neither moves nor frees it while the kernel's reference is
-    // out; `ov` stays valid as long.
+    // cell, which neither moves nor frees it until the kernel is done with
+    // it (`finish` and `free_buffer` take it only then); `ov` stays valid
+    // until the kernel's reference is taken back.
     let ok = unsafe { ReadFile(h, ptr, len, std::ptr::null_mut(), ov) } != 0;
     op.started(ok, !skip, Option::unwrap_or_default)
 }
@@ -227,9 +284,8 @@ pub(crate) fn start_write(
     buf: Vec<u8>,
 ) -> Start<Op, Vec<u8>> {
     let op = Op::new(OpKind::Write, buf, owner);
-    // SAFETY: nothing else touches the buffer before the call.
-    let (ptr, len) = unsafe {
-        let b = &*op.0.buf.get();
+    let (ptr, len) = {
+        let b = op.buf();
         (b.as_ptr(), u32::try_from(b.len()).unwrap_or(u32::MAX))
     };
     let ov = op.lend();

@@ -8,7 +8,8 @@ use std::ptr;
 
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, PIPE_ACCESS_DUPLEX,
+    GetFileType, FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, FILE_TYPE_PIPE,
+    PIPE_ACCESS_DUPLEX,
 };
 use windows_sys::Win32::System::Pipes::{
     CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeHandleStateW, GetNamedPipeInfo,
@@ -125,6 +126,21 @@ pub(crate) fn framing(h: HANDLE) -> Framing {
         message_writes: info != 0 && flags & PIPE_TYPE_MESSAGE != 0,
         message_reads: st != 0 && state & PIPE_READMODE_MESSAGE != 0,
     }
+}
+
+/// Refuses a handle that is not a pipe (`GetFileType`): a file opened for
+/// overlapped I/O would otherwise register, and every read would return its
+/// first bytes again and every write overwrite its start.
+pub(crate) fn check_is_pipe(h: HANDLE) -> io::Result<()> {
+    // SAFETY: `h` is a handle the caller owns; the call only asks its type.
+    let kind = unsafe { GetFileType(h) };
+    if kind == FILE_TYPE_PIPE {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("the handle is not a pipe (GetFileType says {kind}, a pipe is {FILE_TYPE_PIPE})"),
+    ))
 }
 
 /// `PeekNamedPipe` without reading any data.

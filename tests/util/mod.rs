@@ -2,6 +2,8 @@
 //! an event loop that drives pipes until a condition holds or time runs out.
 #![allow(dead_code)]
 
+pub mod resources;
+
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::windows::fs::OpenOptionsExt;

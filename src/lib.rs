@@ -63,5 +63,6 @@ pub use listener::{PipeListener, DEFAULT_PENDING};
 pub use named_pipe::{NamedPipe, DEFAULT_LINGER};
 #[cfg(all(windows, feature = "mio-06"))]
 pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, UNLIMITED_INSTANCES,
+    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
+    DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };

@@ -313,7 +313,12 @@ impl Inner {
     /// A new instance, bound to the driver and connecting.
     fn instance(&self, first: bool) -> io::Result<NamedPipe> {
         let handle = self.options.create_handle(&self.addr, first)?;
-        let pipe = NamedPipe::from_owned_framed(handle, true, self.options.framing());
+        let pipe = NamedPipe::from_owned_framed(
+            handle,
+            true,
+            self.options.framing(),
+            self.options.limits()?,
+        );
         pipe.set_linger(self.options.linger_limit());
         let keep_alive: Arc<dyn Send + Sync> = self.driver.clone();
         pipe.drive(&self.driver.poll, self.driver.observer(), keep_alive)?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mio::windows::Binding;
 use mio::{Evented, Poll, PollOpt, Ready, Registration, Token};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Limits};
 use crate::sys::kernel::Shared;
 use crate::sys::pipe;
 use crate::sys::reaper;
@@ -130,21 +130,24 @@ impl NamedPipe {
     /// or a connected end.
     pub(crate) fn from_owned(handle: OwnedHandle, listening: bool) -> NamedPipe {
         let framing = pipe::framing(handle.as_raw_handle().cast());
-        NamedPipe::from_owned_framed(handle, listening, framing)
+        NamedPipe::from_owned_framed(handle, listening, framing, Limits::default())
     }
 
     /// [`from_owned`](NamedPipe::from_owned) for a handle whose framing is
-    /// known (a server instance made with known options): no queries.
+    /// known (a server instance made with known options): no queries; with
+    /// the buffer limits of the options that made it.
     pub(crate) fn from_owned_framed(
         handle: OwnedHandle,
         listening: bool,
         framing: crate::engine::Framing,
+        limits: Limits,
     ) -> NamedPipe {
         let engine = if listening {
             Engine::listening(framing)
         } else {
             Engine::connected(framing)
-        };
+        }
+        .with_limits(limits);
         let (registration, readiness) = Registration::new2();
         NamedPipe {
             shared: Shared::new(handle, engine, readiness),

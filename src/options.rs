@@ -3,6 +3,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
+use std::os::windows::io::AsRawHandle;
 use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
 
+use crate::engine::Limits;
 use crate::sys::{client, pipe, security};
 use crate::{NamedPipe, PipeListener};
 
@@ -110,6 +112,7 @@ pub struct ServerOptions {
     write_through: bool,
     security: Option<SecurityDescriptor>,
     linger: Duration,
+    limits: Limits,
 }
 
 /// `max_instances` value for no limit (`PIPE_UNLIMITED_INSTANCES`).
@@ -137,6 +140,7 @@ impl Default for ServerOptions {
             write_through: false,
             security: None,
             linger: crate::DEFAULT_LINGER,
+            limits: Limits::default(),
         }
     }
 }
@@ -261,6 +265,40 @@ impl ServerOptions {
         self
     }
 
+    /// The largest read this crate issues on a byte-mode pipe, in bytes
+    /// (default `DEFAULT_MAX_READ`). Sets no Win32 flag: it bounds the crate's
+    /// own read buffer. Reads start at 4 KiB and grow towards this size while
+    /// data streams; each pipe holds at most about twice this much for
+    /// reading (a read in flight, or its data not yet taken, and one spare
+    /// buffer). Message reads are sized to the message whatever this says.
+    /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().max_read(64 * 1024);
+    /// ```
+    pub fn max_read(&mut self, bytes: usize) -> &mut Self {
+        self.limits.max_read = bytes;
+        self
+    }
+
+    /// How many bytes `write` accepts while a write is in flight before it
+    /// returns `WouldBlock`, and the most one `write` call takes (byte mode),
+    /// in bytes (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
+    /// crate's own write queue, so a pipe holds at most about twice this much
+    /// for writing (the write in flight and the queue behind it). In message
+    /// mode, a message is accepted whole while the queue holds less than this.
+    /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ServerOptions;
+    /// ServerOptions::new().write_queue(64 * 1024);
+    /// ```
+    pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
+        self.limits.write_queue = bytes;
+        self
+    }
+
     /// Who may open the pipe (`lpSecurityAttributes`). Without one, the
     /// default DACL of the creating process applies.
     ///
@@ -280,7 +318,7 @@ impl ServerOptions {
     /// # Errors
     ///
     /// `InvalidInput` for a bad option (no access direction, `max_instances`
-    /// out of range, a NUL in the name); otherwise the OS error, such as
+    /// out of range, `max_read` or `write_queue` below 4096, a NUL in the name); otherwise the OS error, such as
     /// `PermissionDenied` for a first instance whose name exists, or
     /// `ERROR_PIPE_BUSY` when `max_instances` are open.
     ///
@@ -291,8 +329,9 @@ impl ServerOptions {
     /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     /// ```
     pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
+        let limits = self.limits()?;
         let handle = self.create_handle(addr.as_ref(), self.first)?;
-        let pipe = NamedPipe::from_owned_framed(handle, true, self.framing());
+        let pipe = NamedPipe::from_owned_framed(handle, true, self.framing(), limits);
         pipe.set_linger(self.linger);
         Ok(pipe)
     }
@@ -346,6 +385,7 @@ impl ServerOptions {
                 self.max_instances
             )));
         }
+        self.limits()?;
         PipeListener::new(self.clone(), addr.as_ref(), pending)
     }
 
@@ -357,6 +397,11 @@ impl ServerOptions {
             message_reads: message,
             message_writes: message,
         }
+    }
+
+    /// The buffer limits of instances made with these options, checked.
+    pub(crate) fn limits(&self) -> io::Result<Limits> {
+        check_limits(self.limits)
     }
 
     /// `CreateNamedPipeW` with these options (`first` overrides `first_pipe_instance`).
@@ -415,6 +460,27 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// The default of `max_read` in [`ServerOptions`] and [`ClientOptions`],
+/// also the limit of pipes made by `NamedPipe::new` and `from_raw_handle`.
+pub const DEFAULT_MAX_READ: usize = crate::engine::MAX_READ;
+
+/// The default of `write_queue` in [`ServerOptions`] and [`ClientOptions`],
+/// also the limit of pipes made by `NamedPipe::new` and `from_raw_handle`.
+pub const DEFAULT_WRITE_QUEUE: usize = crate::engine::WRITE_QUEUE;
+
+/// The smallest `max_read` and `write_queue`.
+const MIN_LIMIT: usize = 4096;
+
+fn check_limits(l: Limits) -> io::Result<Limits> {
+    if l.max_read < MIN_LIMIT || l.write_queue < MIN_LIMIT {
+        return Err(invalid(format!(
+            "max_read and write_queue must be at least {MIN_LIMIT} bytes, not {} and {}",
+            l.max_read, l.write_queue
+        )));
+    }
+    Ok(l)
+}
+
 /// Opens clients of a named pipe (`CreateFileW`), for overlapped I/O.
 ///
 /// Defaults: read and write access, byte read mode, the server may
@@ -443,6 +509,7 @@ pub struct ClientOptions {
     security_qos: u32,
     busy_timeout: Option<Duration>,
     linger: Duration,
+    limits: Limits,
 }
 
 impl Default for ClientOptions {
@@ -454,6 +521,7 @@ impl Default for ClientOptions {
             security_qos: SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
             busy_timeout: None,
             linger: crate::DEFAULT_LINGER,
+            limits: Limits::default(),
         }
     }
 }
@@ -538,13 +606,48 @@ impl ClientOptions {
         self
     }
 
+    /// The largest read this crate issues on a byte-mode pipe, in bytes
+    /// (default `DEFAULT_MAX_READ`). Sets no Win32 flag: it bounds the crate's
+    /// own read buffer. Reads start at 4 KiB and grow towards this size while
+    /// data streams; each pipe holds at most about twice this much for
+    /// reading (a read in flight, or its data not yet taken, and one spare
+    /// buffer). Message reads are sized to the message whatever this says.
+    /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ClientOptions;
+    /// ClientOptions::new().max_read(64 * 1024);
+    /// ```
+    pub fn max_read(&mut self, bytes: usize) -> &mut Self {
+        self.limits.max_read = bytes;
+        self
+    }
+
+    /// How many bytes `write` accepts while a write is in flight before it
+    /// returns `WouldBlock`, and the most one `write` call takes (byte mode),
+    /// in bytes (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
+    /// crate's own write queue, so a pipe holds at most about twice this much
+    /// for writing (the write in flight and the queue behind it). In message
+    /// mode, a message is accepted whole while the queue holds less than this.
+    /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use mio_named_pipes::ClientOptions;
+    /// ClientOptions::new().write_queue(64 * 1024);
+    /// ```
+    pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
+        self.limits.write_queue = bytes;
+        self
+    }
+
     /// Opens a client of the pipe `addr`, connected and ready to register.
     ///
     /// # Errors
     ///
     /// `NotFound` when no server of that name exists; when every instance is
     /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
-    /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for a
+    /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for
+    /// `max_read` or `write_queue` below 4096, or for a
     /// NUL in the name.
     ///
     /// ```
@@ -554,6 +657,7 @@ impl ClientOptions {
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     /// ```
     pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
+        let limits = check_limits(self.limits)?;
         let params = client::ClientParams {
             // Setting the read mode needs FILE_WRITE_ATTRIBUTES, part of GENERIC_WRITE.
             access: if self.read { GENERIC_READ } else { 0 }
@@ -571,7 +675,8 @@ impl ClientOptions {
             busy_timeout: self.busy_timeout,
         };
         let handle = client::open(addr.as_ref(), &params)?;
-        let pipe = NamedPipe::from_owned(handle, false);
+        let framing = pipe::framing(handle.as_raw_handle().cast());
+        let pipe = NamedPipe::from_owned_framed(handle, false, framing, limits);
         pipe.set_linger(self.linger);
         Ok(pipe)
     }

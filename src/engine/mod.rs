@@ -28,10 +28,11 @@ use table::{user_error, verdict, OpKind, Verdict};
 
 /// The smallest read buffer, and the one an idle pipe keeps pending.
 pub(crate) const MIN_READ: usize = 4 * 1024;
-/// The largest byte-mode read: reads grow towards it while data streams.
+/// The default largest byte-mode read: reads grow towards it while data
+/// streams ([`Limits::max_read`]).
 pub(crate) const MAX_READ: usize = 256 * 1024;
-/// How many bytes `write` accepts while a write is in flight, before it
-/// reports `WouldBlock`.
+/// The default of how many bytes `write` accepts while a write is in
+/// flight, before it reports `WouldBlock` ([`Limits::write_queue`]).
 pub(crate) const WRITE_QUEUE: usize = 1024 * 1024;
 /// At most this many messages wait behind a write in flight.
 pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
@@ -40,6 +41,26 @@ pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 /// A read loop that keeps finishing at once with nothing read gives up after this many.
 const MAX_EMPTY_READS: usize = 1024;
+
+/// How much memory one pipe may hold in buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// The largest byte-mode read: reads grow towards it while data streams
+    /// (at least [`MIN_READ`]; message reads are sized to the message).
+    pub(crate) max_read: usize,
+    /// Bytes `write` accepts while a write is in flight, before it reports
+    /// `WouldBlock`; also the most one write call takes (byte mode).
+    pub(crate) write_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_read: MAX_READ,
+            write_queue: WRITE_QUEUE,
+        }
+    }
+}
 
 /// The outcome of one operation: bytes transferred, and the error if it failed.
 ///
@@ -195,9 +216,9 @@ impl<Op> WriteState<Op> {
         self.queue.len() + self.message_bytes
     }
 
-    fn has_room(&self) -> bool {
+    fn has_room(&self, limit: usize) -> bool {
         self.inflight.is_none()
-            || (self.queued() < WRITE_QUEUE && self.messages.len() < MAX_QUEUED_MESSAGES)
+            || (self.queued() < limit && self.messages.len() < MAX_QUEUED_MESSAGES)
     }
 
     fn idle(&self) -> bool {
@@ -215,6 +236,7 @@ impl<Op> WriteState<Op> {
 /// The state machine of one pipe handle.
 pub(crate) struct Engine<Op> {
     framing: Framing,
+    limits: Limits,
     /// Associated with an event loop: until then every I/O call would block.
     registered: bool,
     /// Reads start on their own (after a connect, at registration) rather
@@ -292,6 +314,7 @@ impl<Op: PartialEq> Engine<Op> {
     fn new(framing: Framing, conn: Conn<Op>) -> Self {
         Engine {
             framing,
+            limits: Limits::default(),
             registered: false,
             read_ahead: true,
             dropped: false,
@@ -304,6 +327,12 @@ impl<Op: PartialEq> Engine<Op> {
             spare_read: Vec::new(),
             partial_message: None,
         }
+    }
+
+    /// The same engine with other buffer limits (before any I/O).
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The handle is now associated with an event loop: start reading.
@@ -418,7 +447,7 @@ impl<Op: PartialEq> Engine<Op> {
         let writable = self.write.error.is_some()
             || self.connect_error.is_some()
             || (matches!(self.conn, Conn::Connected)
-                && self.write.has_room()
+                && self.write.has_room(self.limits.write_queue)
                 && !self.write.flush_waiting);
         Readiness { readable, writable }
     }
@@ -543,7 +572,7 @@ impl<Op: PartialEq> Engine<Op> {
         let waiting = if self.framing.message_reads && p.message_left > 0 {
             p.message_left
         } else {
-            p.available.min(MAX_READ)
+            p.available.min(self.limits.max_read)
         };
         waiting.max(MIN_READ)
     }
@@ -639,7 +668,9 @@ impl<Op: PartialEq> Engine<Op> {
     }
 
     fn recycle_read(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() <= MAX_READ && buf.capacity() > self.spare_read.capacity() {
+        if buf.capacity() <= self.limits.max_read.max(MIN_READ)
+            && buf.capacity() > self.spare_read.capacity()
+        {
             buf.clear();
             self.spare_read = buf;
         }
@@ -744,7 +775,7 @@ impl<Op: PartialEq> Engine<Op> {
             return Err(would_block());
         }
         if self.write.inflight.is_some() {
-            if !self.write.has_room() {
+            if !self.write.has_room(self.limits.write_queue) {
                 return Err(would_block());
             }
             if self.framing.message_writes {
@@ -752,18 +783,20 @@ impl<Op: PartialEq> Engine<Op> {
                 self.write.message_bytes += src.len();
                 return Ok(src.len());
             }
-            let n = src.len().min(WRITE_QUEUE - self.write.queue.len());
+            let n = src
+                .len()
+                .min(self.limits.write_queue - self.write.queue.len());
             self.write.queue.extend_from_slice(&src[..n]);
             return Ok(n);
         }
         // Nothing in flight: write now. A failure that happens at once is
         // reported here, and nothing counts as accepted. A byte-mode write
-        // takes at most `WRITE_QUEUE` bytes, so one call never copies an
+        // takes at most `write_queue` bytes, so one call never copies an
         // unbounded buffer.
         let src = if self.framing.message_writes {
             src
         } else {
-            &src[..src.len().min(WRITE_QUEUE)]
+            &src[..src.len().min(self.limits.write_queue)]
         };
         let mut buf = mem::take(&mut self.write.spare);
         buf.clear();

@@ -1103,3 +1103,35 @@ fn a_write_after_the_server_disconnected_is_broken_pipe() {
         Some(ERROR_PIPE_NOT_CONNECTED)
     );
 }
+
+#[test]
+fn limits_set_at_construction_bound_reads_and_the_write_queue() {
+    let limits = Limits {
+        max_read: 16 * 1024,
+        write_queue: 8 * 1024,
+    };
+    let mut k = Fake::default();
+    let mut e = E::connected(byte()).with_limits(limits);
+    e.register(&mut k);
+    // One write call takes at most the queue size; the queue holds as much.
+    let big = vec![7u8; 3 * limits.write_queue];
+    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+    assert!(would_block(e.write(&mut k, b"x")), "the queue is full");
+    assert!(!e.readiness().writable);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.written[1].len(), limits.write_queue);
+    // Streaming reads grow up to max_read, not to the default.
+    k.peek = Some(Peek {
+        available: 10 * MAX_READ,
+        message_left: 0,
+    });
+    let mut buf = vec![0u8; MAX_READ];
+    finish_read(&mut e, &mut k, &vec![1; MIN_READ], None);
+    e.read(&mut k, &mut buf).unwrap();
+    let cap = k.reads[0].1.capacity();
+    assert!(
+        (limits.max_read..2 * limits.max_read).contains(&cap),
+        "capped at the engine's max_read: {cap}"
+    );
+}

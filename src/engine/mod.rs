@@ -30,10 +30,10 @@ use table::{user_error, verdict, OpKind, Verdict};
 pub(crate) const MIN_READ: usize = 4 * 1024;
 /// The default largest byte-mode read: reads grow towards it while data
 /// streams ([`Limits::max_read`]).
-pub(crate) const MAX_READ: usize = 256 * 1024;
+pub(crate) const MAX_READ: usize = 64 * 1024;
 /// The default of how many bytes `write` accepts while a write is in
 /// flight, before it reports `WouldBlock` ([`Limits::write_queue`]).
-pub(crate) const WRITE_QUEUE: usize = 1024 * 1024;
+pub(crate) const WRITE_QUEUE: usize = 64 * 1024;
 /// At most this many messages wait behind a write in flight.
 pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
 /// Write buffers up to this size are kept for reuse; larger ones are freed

@@ -568,6 +568,12 @@ impl<Op: PartialEq> Engine<Op> {
         if !mem::take(&mut self.streaming) {
             return MIN_READ;
         }
+        if !self.framing.message_reads {
+            // A byte-mode read returns what is there without waiting for
+            // more, so a streaming pipe reads the most it may without asking
+            // first (a `PeekNamedPipe` per read is one more kernel transition).
+            return self.limits.max_read.max(MIN_READ);
+        }
         let Ok(p) = k.peek() else { return MIN_READ };
         let waiting = if self.framing.message_reads && p.message_left > 0 {
             p.message_left

@@ -27,7 +27,17 @@ fn limits_below_4096_are_refused() {
         .open(&name)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(DEFAULT_MAX_READ >= 4096 && DEFAULT_WRITE_QUEUE >= 4096);
+    // The defaults themselves, and the smallest values, are accepted.
+    let _defaults = ServerOptions::new()
+        .max_read(DEFAULT_MAX_READ)
+        .write_queue(DEFAULT_WRITE_QUEUE)
+        .create(&name)
+        .unwrap();
+    let _smallest = ClientOptions::new()
+        .max_read(4096)
+        .write_queue(4096)
+        .open(&name)
+        .unwrap();
 }
 
 #[test]

@@ -73,12 +73,25 @@ fn cases() -> Vec<Case> {
     out
 }
 
-/// A connected pair with the short linger, registered with `l`.
+/// How much `write` accepts while a write is in flight: 1 MiB, so that a
+/// pipe dropped with writes pending holds a megabyte the kernel has not
+/// taken (the library's default queue is smaller).
+const QUEUE: usize = 1 << 20;
+
+/// A connected pair with the short linger and a 1 MiB write queue, registered with `l`.
 fn lingering_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
     let name = name();
-    let server = ServerOptions::new().linger(LINGER).create(&name).unwrap();
+    let server = ServerOptions::new()
+        .linger(LINGER)
+        .write_queue(QUEUE)
+        .create(&name)
+        .unwrap();
     l.add(&server);
-    let client = ClientOptions::new().linger(LINGER).open(&name).unwrap();
+    let client = ClientOptions::new()
+        .linger(LINGER)
+        .write_queue(QUEUE)
+        .open(&name)
+        .unwrap();
     l.add(&client);
     l.connect(&server);
     (server, client)

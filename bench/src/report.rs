@@ -110,7 +110,7 @@ fn peer_long(p: Peer) -> &'static str {
     match p {
         Peer::Ours => "mio-named-pipes 0.1.8 (this tree), on mio 0.6",
         Peer::Mio1 => "mio::windows::NamedPipe of mio 1.x",
-        Peer::Old => "mio-named-pipes 0.1.7 (crates.io), on mio 0.6",
+        Peer::Old => "mio-named-pipes 0.1.7 (published), on mio 0.6",
         Peer::Blocking => "two plain threads, blocking ReadFile/WriteFile via std::fs::File",
     }
 }

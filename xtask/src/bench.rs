@@ -56,6 +56,8 @@ cargo xtask bench [--requests-only] [ARGS...]
 struct Section {
     units: u64,
     kinds: HashMap<String, u64>,
+    /// Of all requests, those of the marked process's children (the relay).
+    children: u64,
 }
 
 impl Section {
@@ -154,6 +156,7 @@ impl Counter {
                         *s = Section {
                             units: units.parse().unwrap_or(1),
                             kinds: HashMap::new(),
+                            children: 0,
                         };
                         self.open = Some((pid, peer.to_string(), work.to_string()));
                     }
@@ -171,9 +174,11 @@ impl Counter {
         if p != pid && self.parent_of.get(p) != Some(pid) {
             return;
         }
+        let child = p != pid;
         let key = (peer.clone(), work.clone());
         if let Some(s) = self.sections.get_mut(&key) {
             *s.kinds.entry(name.to_string()).or_default() += 1;
+            s.children += u64::from(child);
             self.lines += 1;
         }
     }
@@ -404,9 +409,9 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
         );
         let _ = writeln!(
             out,
-            "| workload | relay | direct | relay vs direct | top kinds (relay) |"
+            "| workload | relay | of which the relay process | direct | relay vs direct | top kinds (relay) |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
         for work in relay_works {
             let (r, d) = (per_unit("relay", work), per_unit("direct", work));
             let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
@@ -423,10 +428,12 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
                     .collect::<Vec<_>>()
                     .join(", ")
             });
+            let own = get("relay", work).map(|s| s.per_unit(s.children));
             let _ = writeln!(
                 out,
-                "| {work} | {} | {} | {ratio} | {top} |",
+                "| {work} | {} | {} | {} | {ratio} | {top} |",
                 fmt(r),
+                fmt(own),
                 fmt(d)
             );
             for (p, v) in [("relay", r), ("direct", d)] {
@@ -566,5 +573,6 @@ mod tests {
         assert_eq!(s.kinds["read"], 1, "the child's read, not the stranger's");
         assert_eq!(s.kinds["write"], 1);
         assert_eq!(s.total(), 2);
+        assert_eq!(s.children, 1);
     }
 }

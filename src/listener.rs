@@ -12,8 +12,11 @@ use std::thread;
 
 use mio::{Evented, Events, Poll, PollOpt, Ready, Registration, SetReadiness, Token};
 
-use crate::accept_plan::{plan, Slot};
-use crate::sys::kernel::Observer;
+use named_pipes_core::accept_plan::{plan, Slot};
+use named_pipes_core::front::{server_instance, Observer};
+use named_pipes_core::Front;
+
+use crate::front::Mio;
 use crate::{NamedPipe, ServerOptions};
 
 /// How many instances [`PipeListener::bind`] keeps listening.
@@ -312,9 +315,7 @@ impl Inner {
 
     /// A new instance, bound to the driver and connecting.
     fn instance(&self, first: bool) -> io::Result<NamedPipe> {
-        let handle = self.options.create_handle(&self.addr, first)?;
-        let pipe = NamedPipe::from_owned_framed(handle, true, self.options.framing());
-        pipe.set_linger(self.options.linger_limit());
+        let pipe = Mio::pipe(server_instance(&self.options, &self.addr, first)?);
         let keep_alive: Arc<dyn Send + Sync> = self.driver.clone();
         pipe.drive(&self.driver.poll, self.driver.observer(), keep_alive)?;
         match pipe.connect() {

@@ -2,12 +2,9 @@
 
 pub(crate) mod client;
 pub(crate) mod info;
-#[cfg(feature = "mio-06")]
 pub(crate) mod kernel;
-#[cfg(feature = "mio-06")]
 pub(crate) mod op;
 pub(crate) mod pipe;
-#[cfg(feature = "mio-06")]
 pub(crate) mod reaper;
 pub(crate) mod security;
 

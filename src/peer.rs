@@ -2,7 +2,29 @@
 
 use std::io;
 
-use crate::{ImpersonationGuard, NamedPipe, PipeInfo};
+pub use named_pipes_core::ImpersonationGuard;
+/// ```
+/// use mio_named_pipes::{ClientOptions, PipeEnd, ServerOptions};
+///
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-end-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name).unwrap();
+/// let client = ClientOptions::new().open(&name).unwrap();
+/// assert_eq!(server.info().unwrap().end, PipeEnd::Server);
+/// assert_eq!(client.info().unwrap().end, PipeEnd::Client);
+/// ```
+pub use named_pipes_core::PipeEnd;
+/// ```
+/// use mio_named_pipes::ServerOptions;
+///
+/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-pipeinfo-{}", std::process::id());
+/// let server = ServerOptions::new().max_instances(2).create(&name).unwrap();
+/// let info = server.info().unwrap();
+/// assert_eq!(info.max_instances, Some(2));
+/// println!("buffers: {} in, {} out", info.in_buffer_size, info.out_buffer_size);
+/// ```
+pub use named_pipes_core::PipeInfo;
+
+use crate::NamedPipe;
 
 impl NamedPipe {
     /// The pipe's type, end, instance limit and buffer sizes.

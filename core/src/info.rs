@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 
 use windows_sys::Win32::System::Pipes::{PIPE_SERVER_END, PIPE_TYPE_MESSAGE};
 
-use crate::front::{Front, Shared};
+use crate::options::PipeMode;
+use crate::seam::Front;
 use crate::sys::info::{self, Id};
-use crate::PipeMode;
+use crate::sys::kernel::Shared;
 
 /// Which end of a pipe a handle is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

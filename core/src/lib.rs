@@ -32,17 +32,45 @@ pub mod accept_plan;
 mod sys;
 
 #[cfg(windows)]
-pub mod front;
-#[cfg(windows)]
 mod info;
 #[cfg(windows)]
 mod options;
+#[cfg(windows)]
+mod seam;
 
 #[cfg(windows)]
-pub use front::Front;
+pub mod front {
+    //! What a front (the mio 0.6 crate, an async runtime's crate) plugs into
+    //! the core, and what the core offers fronts in return. Users of a front
+    //! need none of this.
+    //!
+    //! A front decides three things, through [`Front`]:
+    //!
+    //! - the header each operation's allocation starts with: an `OVERLAPPED`
+    //!   first, and whatever its completion port's dequeuing needs after it
+    //!   (mio 0.6's `Overlapped` adds the callback its `Poll` runs);
+    //! - how a dequeued completion reaches the core: by calling [`complete`]
+    //!   with the `OVERLAPPED` pointer, the one place a raw pointer turns back
+    //!   into an operation;
+    //! - where readiness goes ([`Sink`]): a mio `SetReadiness`, or task wakers.
+    //!
+    //! The core keeps everything else: the engine, the Win32 calls, the rules
+    //! of kernel memory and cleanup (the linger and the reaper), the options
+    //! and the listener's plan ([`crate::accept_plan`]).
+
+    pub use crate::engine::Readiness;
+    pub use crate::seam::{server_instance, Front, Port, Sink};
+    pub use crate::sys::kernel::{Observer, PipeSpec, Shared};
+    pub use crate::sys::op::complete;
+}
+
 #[cfg(windows)]
 pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(windows)]
 pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_LINGER, UNLIMITED_INSTANCES,
+    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, UNLIMITED_INSTANCES,
 };
+#[cfg(windows)]
+pub use seam::Front;
+#[cfg(windows)]
+pub use sys::kernel::DEFAULT_LINGER;

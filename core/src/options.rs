@@ -22,14 +22,9 @@ use windows_sys::Win32::System::Pipes::{
 };
 
 use crate::engine::Framing;
-use crate::front::Front;
-use crate::sys::kernel::PipeSpec;
+use crate::seam::Front;
+use crate::sys::kernel::{PipeSpec, DEFAULT_LINGER};
 use crate::sys::{client, pipe, security};
-
-/// How long a dropped pipe keeps delivering what `write` accepted before
-/// the drop, unless set otherwise (the pipe's `set_linger`,
-/// [`ServerOptions::linger`], [`ClientOptions::linger`]): 5 seconds.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
 /// How a pipe frames data.
 ///

@@ -15,13 +15,19 @@ use super::op::{self, Op, WeakOp};
 use super::pipe;
 use super::reaper::{self, Visit};
 use crate::engine::{Engine, Framing, Kernel, Outcome, Peek, Readiness, Start};
-use crate::front::{Front, Port, Sink};
+use crate::seam::{Front, Port, Sink};
 
 /// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
 /// once queues no completion, so its result is used right away.
 const SKIP_PORT_ON_SUCCESS: u8 = 1;
 /// `FILE_SKIP_SET_EVENT_ON_HANDLE`: nobody waits on the handle itself.
 const SKIP_SET_EVENT: u8 = 2;
+
+/// How long a dropped pipe keeps delivering what `write` accepted before
+/// the drop, unless set otherwise (the pipe's `set_linger`,
+/// [`ServerOptions::linger`](crate::ServerOptions::linger),
+/// [`ClientOptions::linger`](crate::ClientOptions::linger)): 5 seconds.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
 /// A handle on its way to become a front's pipe: the handle, whether it is
 /// a server instance still waiting for its client, how it frames data, and
@@ -46,7 +52,7 @@ impl PipeSpec {
             handle,
             listening,
             framing,
-            linger: crate::DEFAULT_LINGER,
+            linger: DEFAULT_LINGER,
         }
     }
 

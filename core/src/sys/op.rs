@@ -34,7 +34,7 @@ use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED
 use super::kernel::Shared;
 use crate::engine::table::OpKind;
 use crate::engine::{Outcome, Start};
-use crate::front::Front;
+use crate::seam::{Front, Sink};
 
 /// The allocation of one operation.
 ///
@@ -77,8 +77,12 @@ unsafe impl Front for Probe {
     fn overlapped(header: &OVERLAPPED) -> *mut c_void {
         (header as *const OVERLAPPED).cast_mut().cast()
     }
-    fn pipe(_: crate::front::PipeSpec) {}
-    fn listen(_: crate::ServerOptions<Probe>, _: &std::ffi::OsStr, _: usize) -> io::Result<()> {
+    fn pipe(_: super::kernel::PipeSpec) {}
+    fn listen(
+        _: crate::options::ServerOptions<Probe>,
+        _: &std::ffi::OsStr,
+        _: usize,
+    ) -> io::Result<()> {
         Ok(())
     }
 }
@@ -86,7 +90,7 @@ unsafe impl Front for Probe {
 /// The readiness of nothing, for [`Probe`].
 struct NoSink;
 
-impl crate::front::Sink for NoSink {
+impl Sink for NoSink {
     fn readiness(&self) -> crate::engine::Readiness {
         crate::engine::Readiness::default()
     }

@@ -1,30 +1,13 @@
-//! What a front (the mio 0.6 crate, an async runtime's crate) plugs into
-//! the core, and what the core offers fronts in return. Users of a front
-//! need none of this.
-//!
-//! A front decides three things, through [`Front`]:
-//!
-//! - the header each operation's allocation starts with: an `OVERLAPPED`
-//!   first, and whatever its completion port's dequeuing needs after it
-//!   (mio 0.6's `Overlapped` adds the callback its `Poll` runs);
-//! - how a dequeued completion reaches the core: by calling [`complete`]
-//!   with the `OVERLAPPED` pointer, the one place a raw pointer turns back
-//!   into an operation;
-//! - where readiness goes ([`Sink`]): a mio `SetReadiness`, or task wakers.
-//!
-//! The core keeps everything else: the engine, the Win32 calls, the rules
-//! of kernel memory and cleanup (the linger and the reaper), the options
-//! and the listener's plan ([`crate::accept_plan`]).
+//! The seam between the core and its fronts: the traits a front
+//! implements (published in [`crate::front`]).
 
 use std::ffi::{c_void, OsStr};
 use std::io;
 use std::os::windows::io::RawHandle;
 
-use crate::ServerOptions;
-
-pub use crate::engine::Readiness;
-pub use crate::sys::kernel::{Observer, PipeSpec, Shared};
-pub use crate::sys::op::complete;
+use crate::engine::Readiness;
+use crate::options::ServerOptions;
+use crate::sys::kernel::PipeSpec;
 
 /// One front: the types a front makes of the core's pipes, and how the
 /// core's operations meet the front's completion port.
@@ -52,7 +35,8 @@ pub unsafe trait Front: Sized + 'static {
     fn header() -> Self::Header;
     /// The `OVERLAPPED` inside `header`, as the pointer the kernel gets.
     fn overlapped(header: &Self::Header) -> *mut c_void;
-    /// Makes the front's pipe of a handle (see [`PipeSpec`]).
+    /// Makes the front's pipe of a handle (see [`PipeSpec`]), with
+    /// [`Shared::new`](crate::front::Shared::new).
     fn pipe(spec: PipeSpec) -> Self::Pipe;
     /// Makes the front's listener: `options` are checked, `pending` is 1
     /// or more and within the instance limit. Its instances come from

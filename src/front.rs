@@ -3,13 +3,13 @@
 //! it dequeues the completion; a handle is associated with a Poll through a
 //! `Binding`; readiness goes to a `SetReadiness`.
 
-use std::ffi::{c_void, OsStr};
+use std::ffi::c_void;
 use std::io;
 use std::os::windows::io::{AsRawHandle, RawHandle};
 
 use mio::windows::{Binding, Overlapped};
 use mio::{Poll, Ready, SetReadiness, Token};
-use named_pipes_core::front::{self, PipeSpec, Port, Readiness, Sink};
+use named_pipes_core::front::{self, Instances, PipeSpec, Port, Readiness, Sink};
 use named_pipes_core::Front;
 
 use crate::{NamedPipe, PipeListener};
@@ -47,12 +47,8 @@ unsafe impl Front for Mio {
         NamedPipe::from_spec(spec)
     }
 
-    fn listen(
-        options: named_pipes_core::ServerOptions<Mio>,
-        addr: &OsStr,
-        pending: usize,
-    ) -> io::Result<PipeListener> {
-        PipeListener::new(options, addr, pending)
+    fn listen(instances: Instances, pending: usize) -> io::Result<PipeListener> {
+        PipeListener::new(instances, pending)
     }
 }
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use windows_sys::Win32::System::Pipes::{PIPE_SERVER_END, PIPE_TYPE_MESSAGE};
 
 use crate::options::PipeMode;
-use crate::seam::Front;
+use crate::sys::front::Front;
 use crate::sys::info::{self, Id};
 use crate::sys::kernel::Shared;
 

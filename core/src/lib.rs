@@ -35,8 +35,6 @@ mod sys;
 mod info;
 #[cfg(windows)]
 mod options;
-#[cfg(windows)]
-mod seam;
 
 #[cfg(windows)]
 pub mod front {
@@ -59,8 +57,9 @@ pub mod front {
     //! and the listener's plan ([`crate::accept_plan`]).
 
     pub use crate::engine::Readiness;
-    pub use crate::seam::{server_instance, Front, Port, Sink};
-    pub use crate::sys::kernel::{Observer, PipeSpec, Shared};
+    pub use crate::sys::front::PipeSpec;
+    pub use crate::sys::front::{Front, Instances, Port, Sink};
+    pub use crate::sys::kernel::{Observer, Shared};
     pub use crate::sys::op::complete;
 }
 
@@ -71,6 +70,6 @@ pub use options::{
     ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]
-pub use seam::Front;
+pub use sys::front::Front;
 #[cfg(windows)]
-pub use sys::kernel::DEFAULT_LINGER;
+pub use sys::front::DEFAULT_LINGER;

@@ -22,8 +22,8 @@ use windows_sys::Win32::System::Pipes::{
 };
 
 use crate::engine::Framing;
-use crate::seam::Front;
-use crate::sys::kernel::{PipeSpec, DEFAULT_LINGER};
+use crate::sys::front::{Front, Instances};
+use crate::sys::front::{PipeSpec, DEFAULT_LINGER};
 use crate::sys::{client, pipe, security};
 
 /// How a pipe frames data.
@@ -398,7 +398,9 @@ impl<F: Front> ServerOptions<F> {
                 self.max_instances
             )));
         }
-        F::listen(self.clone(), addr.as_ref(), pending)
+        let options = self.clone();
+        let instances = Instances::new(addr.as_ref(), move |addr, first| options.spec(addr, first));
+        F::listen(instances, pending)
     }
 
     /// A new instance of `addr` with these options, waiting for its client

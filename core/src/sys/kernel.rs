@@ -1,7 +1,6 @@
 //! A pipe's shared state: the engine behind one lock, the Win32 calls it
 //! asks for, and the readiness it reports to the front.
 
-use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::windows::io::{AsRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
@@ -11,73 +10,17 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
 
+use super::front::{Front, PipeSpec, Port, Sink};
 use super::op::{self, Op, WeakOp};
 use super::pipe;
 use super::reaper::{self, Visit};
-use crate::engine::{Engine, Framing, Kernel, Outcome, Peek, Readiness, Start};
-use crate::seam::{Front, Port, Sink};
+use crate::engine::{Engine, Kernel, Outcome, Peek, Readiness, Start};
 
 /// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
 /// once queues no completion, so its result is used right away.
 const SKIP_PORT_ON_SUCCESS: u8 = 1;
 /// `FILE_SKIP_SET_EVENT_ON_HANDLE`: nobody waits on the handle itself.
 const SKIP_SET_EVENT: u8 = 2;
-
-/// How long a dropped pipe keeps delivering what `write` accepted before
-/// the drop, unless set otherwise (the pipe's `set_linger`,
-/// [`ServerOptions::linger`](crate::ServerOptions::linger),
-/// [`ClientOptions::linger`](crate::ClientOptions::linger)): 5 seconds.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
-
-/// A handle on its way to become a front's pipe: the handle, whether it is
-/// a server instance still waiting for its client, how it frames data, and
-/// its linger limit. Made by the options, and for fronts by
-/// [`PipeSpec::default_server`] and [`PipeSpec::adopt`]; a front turns it
-/// into its pipe with [`Shared::new`].
-#[derive(Debug)]
-pub struct PipeSpec {
-    pub(crate) handle: OwnedHandle,
-    pub(crate) listening: bool,
-    pub(crate) framing: Framing,
-    pub(crate) linger: Duration,
-}
-
-impl PipeSpec {
-    /// A handle whose framing is read from the handle itself, with the
-    /// default linger: a server instance still `listening` for its client,
-    /// or a connected end.
-    pub(crate) fn queried(handle: OwnedHandle, listening: bool) -> PipeSpec {
-        let framing = pipe::framing(handle.as_raw_handle());
-        PipeSpec {
-            handle,
-            listening,
-            framing,
-            linger: DEFAULT_LINGER,
-        }
-    }
-
-    /// For fronts: a new server instance of `addr` as a front's plain
-    /// constructor makes it — duplex, byte mode, overlapped, 64 KiB buffers
-    /// each way, unlimited instances, the first instance of its name
-    /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), remote clients rejected
-    /// (`PIPE_REJECT_REMOTE_CLIENTS`).
-    ///
-    /// # Errors
-    ///
-    /// The OS error: `PermissionDenied` if an instance of that name exists
-    /// already, `InvalidInput` if the name holds a NUL.
-    pub fn default_server(addr: &OsStr) -> io::Result<PipeSpec> {
-        let handle = pipe::create_server(addr, &pipe::ServerParams::default_server())?;
-        Ok(PipeSpec::queried(handle, true))
-    }
-
-    /// For fronts: a pipe handle opened for overlapped I/O, adopted as a
-    /// connected end (a server instance made elsewhere connects either
-    /// way); byte or message mode is read from the handle.
-    pub fn adopt(handle: OwnedHandle) -> PipeSpec {
-        PipeSpec::queried(handle, false)
-    }
-}
 
 /// What a front's pipe and each of its operations in flight share: for
 /// fronts, the one type through which they drive a pipe.

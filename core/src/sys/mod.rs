@@ -1,6 +1,7 @@
 //! The Win32 layer: every `unsafe` call of the crate lives below here.
 
 pub(crate) mod client;
+pub(crate) mod front;
 pub(crate) mod info;
 pub(crate) mod kernel;
 pub(crate) mod op;

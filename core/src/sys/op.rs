@@ -31,10 +31,10 @@ use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Pipes::ConnectNamedPipe;
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
+use super::front::{Front, Instances, PipeSpec, Sink};
 use super::kernel::Shared;
 use crate::engine::table::OpKind;
 use crate::engine::{Outcome, Start};
-use crate::seam::{Front, Sink};
 
 /// The allocation of one operation.
 ///
@@ -77,12 +77,8 @@ unsafe impl Front for Probe {
     fn overlapped(header: &OVERLAPPED) -> *mut c_void {
         (header as *const OVERLAPPED).cast_mut().cast()
     }
-    fn pipe(_: super::kernel::PipeSpec) {}
-    fn listen(
-        _: crate::options::ServerOptions<Probe>,
-        _: &std::ffi::OsStr,
-        _: usize,
-    ) -> io::Result<()> {
+    fn pipe(_: PipeSpec) {}
+    fn listen(_: Instances, _: usize) -> io::Result<()> {
         Ok(())
     }
 }

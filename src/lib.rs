@@ -63,6 +63,9 @@ pub use listener::{PipeListener, DEFAULT_PENDING};
 #[cfg(all(windows, feature = "mio-06"))]
 pub use named_pipe::NamedPipe;
 #[cfg(all(windows, feature = "mio-06"))]
-pub use named_pipes_core::{PipeMode, SecurityDescriptor, DEFAULT_LINGER, UNLIMITED_INSTANCES};
+pub use named_pipes_core::{
+    PipeMode, SecurityDescriptor, DEFAULT_LINGER, DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE,
+    UNLIMITED_INSTANCES,
+};
 #[cfg(all(windows, feature = "mio-06"))]
 pub use peer::{ImpersonationGuard, PipeEnd, PipeInfo};

@@ -57,10 +57,16 @@ fn a_write_after_the_server_disconnected_is_broken_pipe() {
     assert!(e.to_string().contains("os error 233"), "{e}");
 }
 
-/// A server with `linger`, its connected client, both registered with `l`.
+/// A server with `linger` and a 1 MiB write queue (so that more than 1 MiB
+/// can be pending when it is dropped), its connected client, both
+/// registered with `l`.
 fn pair_with_linger(l: &mut Looper, linger: Duration) -> (NamedPipe, NamedPipe) {
     let name = name();
-    let server = ServerOptions::new().linger(linger).create(&name).unwrap();
+    let server = ServerOptions::new()
+        .linger(linger)
+        .write_queue(1 << 20)
+        .create(&name)
+        .unwrap();
     l.add(&server);
     let client = client(&name);
     l.add(&client);

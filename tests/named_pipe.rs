@@ -202,28 +202,42 @@ fn messages_of_every_size_arrive_whole() {
         .enumerate()
         .map(|(i, &n)| pattern(i as u64, n))
         .collect();
-    for m in &msgs {
-        l.until("a message accepted whole", || match (&client).write(m) {
-            Ok(n) => {
-                assert_eq!(n, m.len(), "a message write must take all of it");
-                Some(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            Err(e) => panic!("{e}"),
-        });
-    }
-    for m in &msgs {
-        let got = l.recv_msg(&server);
+    // Written and read in turns: the write queue is bounded, so the writer
+    // waits for the reader once the pipe and the queue are full.
+    let got = through(&mut l, &client, &server, &msgs);
+    for (got, m) in got.iter().zip(&msgs) {
         assert_eq!(got.len(), m.len());
-        assert!(&got == m, "message of {} bytes differs", m.len());
+        assert!(got == m, "message of {} bytes differs", m.len());
     }
     // Server to client.
-    for m in &msgs {
-        l.write_all(&server, m);
-    }
-    for m in &msgs {
-        assert!(&l.recv_msg(&client) == m);
-    }
+    assert!(through(&mut l, &server, &client, &msgs) == msgs);
+}
+
+/// Sends `msgs` from `from` (each write must take a whole message) while
+/// receiving them at `to` with `recv_msg`; returns what arrived.
+fn through(l: &mut Looper, from: &NamedPipe, to: &NamedPipe, msgs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let (mut sent, mut got, mut buf) = (0, Vec::new(), Vec::new());
+    l.until("every message through", || {
+        while sent < msgs.len() {
+            match (&*from).write(&msgs[sent]) {
+                Ok(n) => {
+                    assert_eq!(n, msgs[sent].len(), "a message write must take all of it");
+                    sent += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        loop {
+            match to.recv_msg(&mut buf) {
+                Ok(_) => got.push(buf.clone()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("recv_msg: {e}"),
+            }
+        }
+        (got.len() == msgs.len()).then_some(())
+    });
+    got
 }
 
 #[test]
@@ -255,13 +269,19 @@ fn read_never_mixes_two_messages() {
         .enumerate()
         .map(|(i, &n)| vec![i as u8 + 1; n])
         .collect();
-    for m in &msgs {
-        l.write_all(&client, m);
-    }
     let mut buf = vec![0u8; 1 << 20];
     let mut which = 0;
     let mut left = msgs[0].len();
+    let mut sent = 0;
     l.until("all messages through read", || {
+        // Written in turns with the reads: the write queue is bounded.
+        while sent < msgs.len() {
+            match (&client).write(&msgs[sent]) {
+                Ok(_) => sent += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
         while which < msgs.len() {
             match (&server).read(&mut buf) {
                 Ok(n) => {

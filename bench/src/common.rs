@@ -313,3 +313,41 @@ impl Ctx {
 pub fn join<T>(h: JoinHandle<T>) -> T {
     h.join().unwrap_or_else(|p| panic::resume_unwind(p))
 }
+
+// ---------------------------------------------------------------- traces, memory
+
+/// This process's private bytes now and at their peak so far, from
+/// `GetProcessMemoryInfo` (`PrivateUsage`, `PeakPagefileUsage`). Wine 8
+/// leaves `PrivateUsage` at 0 and reports the process's anonymous resident
+/// memory (`RssAnon` + `VmSwap` of Linux) as both `PagefileUsage` and
+/// `PeakPagefileUsage`, so there "now" is `PagefileUsage` and the peak is
+/// only as good as the caller's sampling.
+pub fn private_bytes() -> (usize, usize) {
+    use windows_sys::Win32::System::ProcessStatus::{
+        GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS, PROCESS_MEMORY_COUNTERS_EX,
+    };
+    use windows_sys::Win32::System::Threading::GetCurrentProcess;
+    // SAFETY: all-zero is a valid value of this plain C struct.
+    let mut c: PROCESS_MEMORY_COUNTERS_EX = unsafe { std::mem::zeroed() };
+    c.cb = std::mem::size_of::<PROCESS_MEMORY_COUNTERS_EX>() as u32;
+    // SAFETY: the pseudo handle of this process; `c` is writable and `cb`
+    // says its size (the _EX struct starts with the plain one).
+    let ok = unsafe {
+        GetProcessMemoryInfo(
+            GetCurrentProcess(),
+            (&mut c as *mut PROCESS_MEMORY_COUNTERS_EX).cast::<PROCESS_MEMORY_COUNTERS>(),
+            c.cb,
+        )
+    };
+    assert!(
+        ok != 0,
+        "GetProcessMemoryInfo: {}",
+        std::io::Error::last_os_error()
+    );
+    let now = if c.PrivateUsage > 0 {
+        c.PrivateUsage
+    } else {
+        c.PagefileUsage
+    };
+    (now, c.PeakPagefileUsage.max(now))
+}

@@ -67,7 +67,8 @@ pub mod front {
 pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(windows)]
 pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, UNLIMITED_INSTANCES,
+    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
+    DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]
 pub use sys::front::Front;

@@ -21,7 +21,7 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
 
-use crate::engine::Framing;
+use crate::engine::{Framing, Limits};
 use crate::sys::front::{Front, Instances};
 use crate::sys::front::{PipeSpec, DEFAULT_LINGER};
 use crate::sys::{client, pipe, security};
@@ -117,6 +117,7 @@ pub struct ServerOptions<F: Front> {
     write_through: bool,
     security: Option<SecurityDescriptor>,
     linger: Duration,
+    limits: Limits,
     front: PhantomData<fn() -> F>,
 }
 
@@ -143,6 +144,7 @@ impl<F: Front> fmt::Debug for ServerOptions<F> {
             .field("write_through", &self.write_through)
             .field("security", &self.security)
             .field("linger", &self.linger)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -172,6 +174,7 @@ impl<F: Front> Default for ServerOptions<F> {
             write_through: false,
             security: None,
             linger: DEFAULT_LINGER,
+            limits: Limits::default(),
             front: PhantomData,
         }
     }
@@ -316,6 +319,44 @@ impl<F: Front> ServerOptions<F> {
         self
     }
 
+    /// The largest read this crate issues on a byte-mode pipe, in bytes
+    /// (default `DEFAULT_MAX_READ`). Sets no Win32 flag: it bounds the crate's
+    /// own read buffer. Reads start at 4 KiB and grow towards this size while
+    /// data streams; each pipe holds at most about twice this much for
+    /// reading (a read in flight, or its data not yet taken, and one spare
+    /// buffer). Message reads are sized to the message whatever this says.
+    /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().max_read(64 * 1024);
+    /// # }
+    /// ```
+    pub fn max_read(&mut self, bytes: usize) -> &mut Self {
+        self.limits.max_read = bytes;
+        self
+    }
+
+    /// How many bytes `write` accepts while a write is in flight before it
+    /// returns `WouldBlock`, and the most one `write` call takes (byte mode),
+    /// in bytes (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
+    /// crate's own write queue, so a pipe holds at most about twice this much
+    /// for writing (the write in flight and the queue behind it). In message
+    /// mode, a message is accepted whole while the queue holds less than this.
+    /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().write_queue(64 * 1024);
+    /// # }
+    /// ```
+    pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
+        self.limits.write_queue = bytes;
+        self
+    }
+
     /// Who may open the pipe (`lpSecurityAttributes`). Without one, the
     /// default DACL of the creating process applies.
     ///
@@ -337,7 +378,7 @@ impl<F: Front> ServerOptions<F> {
     /// # Errors
     ///
     /// `InvalidInput` for a bad option (no access direction, `max_instances`
-    /// out of range, a NUL in the name); otherwise the OS error, such as
+    /// out of range, `max_read` or `write_queue` below 4096, a NUL in the name); otherwise the OS error, such as
     /// `PermissionDenied` for a first instance whose name exists, or
     /// `ERROR_PIPE_BUSY` when `max_instances` are open.
     ///
@@ -398,6 +439,7 @@ impl<F: Front> ServerOptions<F> {
                 self.max_instances
             )));
         }
+        self.limits()?;
         let options = self.clone();
         let instances = Instances::new(addr.as_ref(), move |addr, first| options.spec(addr, first));
         F::listen(instances, pending)
@@ -406,11 +448,13 @@ impl<F: Front> ServerOptions<F> {
     /// A new instance of `addr` with these options, waiting for its client
     /// (`first` overrides `first_pipe_instance`).
     pub(crate) fn spec(&self, addr: &OsStr, first: bool) -> io::Result<PipeSpec> {
+        let limits = self.limits()?;
         let handle = self.create_handle(addr, first)?;
         Ok(PipeSpec {
             handle,
             listening: true,
             framing: self.framing(),
+            limits,
             linger: self.linger,
         })
     }
@@ -423,6 +467,11 @@ impl<F: Front> ServerOptions<F> {
             message_reads: message,
             message_writes: message,
         }
+    }
+
+    /// The buffer limits of instances made with these options, checked.
+    pub(crate) fn limits(&self) -> io::Result<Limits> {
+        check_limits(self.limits)
     }
 
     /// `CreateNamedPipeW` with these options (`first` overrides `first_pipe_instance`).
@@ -481,6 +530,29 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// The default of `max_read` in [`ServerOptions`] and [`ClientOptions`],
+/// also the limit of pipes a front makes without options (`NamedPipe::new`
+/// and `from_raw_handle` in mio-named-pipes).
+pub const DEFAULT_MAX_READ: usize = crate::engine::MAX_READ;
+
+/// The default of `write_queue` in [`ServerOptions`] and [`ClientOptions`],
+/// also the limit of pipes a front makes without options (`NamedPipe::new`
+/// and `from_raw_handle` in mio-named-pipes).
+pub const DEFAULT_WRITE_QUEUE: usize = crate::engine::WRITE_QUEUE;
+
+/// The smallest `max_read` and `write_queue`.
+const MIN_LIMIT: usize = 4096;
+
+fn check_limits(l: Limits) -> io::Result<Limits> {
+    if l.max_read < MIN_LIMIT || l.write_queue < MIN_LIMIT {
+        return Err(invalid(format!(
+            "max_read and write_queue must be at least {MIN_LIMIT} bytes, not {} and {}",
+            l.max_read, l.write_queue
+        )));
+    }
+    Ok(l)
+}
+
 /// Opens clients of a named pipe (`CreateFileW`), for overlapped I/O.
 ///
 /// Defaults: read and write access, byte read mode, the server may
@@ -510,6 +582,7 @@ pub struct ClientOptions<F: Front> {
     security_qos: u32,
     busy_timeout: Option<Duration>,
     linger: Duration,
+    limits: Limits,
     front: PhantomData<fn() -> F>,
 }
 
@@ -528,6 +601,7 @@ impl<F: Front> fmt::Debug for ClientOptions<F> {
             .field("security_qos", &self.security_qos)
             .field("busy_timeout", &self.busy_timeout)
             .field("linger", &self.linger)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -541,6 +615,7 @@ impl<F: Front> Default for ClientOptions<F> {
             security_qos: SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
             busy_timeout: None,
             linger: DEFAULT_LINGER,
+            limits: Limits::default(),
             front: PhantomData,
         }
     }
@@ -637,13 +712,52 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
+    /// The largest read this crate issues on a byte-mode pipe, in bytes
+    /// (default `DEFAULT_MAX_READ`). Sets no Win32 flag: it bounds the crate's
+    /// own read buffer. Reads start at 4 KiB and grow towards this size while
+    /// data streams; each pipe holds at most about twice this much for
+    /// reading (a read in flight, or its data not yet taken, and one spare
+    /// buffer). Message reads are sized to the message whatever this says.
+    /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ClientOptions};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().max_read(64 * 1024);
+    /// # }
+    /// ```
+    pub fn max_read(&mut self, bytes: usize) -> &mut Self {
+        self.limits.max_read = bytes;
+        self
+    }
+
+    /// How many bytes `write` accepts while a write is in flight before it
+    /// returns `WouldBlock`, and the most one `write` call takes (byte mode),
+    /// in bytes (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
+    /// crate's own write queue, so a pipe holds at most about twice this much
+    /// for writing (the write in flight and the queue behind it). In message
+    /// mode, a message is accepted whole while the queue holds less than this.
+    /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ClientOptions};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().write_queue(64 * 1024);
+    /// # }
+    /// ```
+    pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
+        self.limits.write_queue = bytes;
+        self
+    }
+
     /// Opens a client of the pipe `addr`, connected and ready to register.
     ///
     /// # Errors
     ///
     /// `NotFound` when no server of that name exists; when every instance is
     /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
-    /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for a
+    /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for
+    /// `max_read` or `write_queue` below 4096, or for a
     /// NUL in the name.
     ///
     /// ```
@@ -654,6 +768,7 @@ impl<F: Front> ClientOptions<F> {
     /// # }
     /// ```
     pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
+        let limits = check_limits(self.limits)?;
         let params = client::ClientParams {
             // Setting the read mode needs FILE_WRITE_ATTRIBUTES, part of GENERIC_WRITE.
             access: if self.read { GENERIC_READ } else { 0 }
@@ -672,6 +787,7 @@ impl<F: Front> ClientOptions<F> {
         };
         let handle = client::open(addr.as_ref(), &params)?;
         let mut spec = PipeSpec::queried(handle, false);
+        spec.limits = limits;
         spec.linger = self.linger;
         Ok(F::pipe(spec))
     }

@@ -14,6 +14,7 @@ use std::process::{self, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod bench;
 mod compat;
 mod json;
 mod summary;
@@ -87,7 +88,7 @@ fn main() {
             compat::test_steps(steps, &w)
         }),
         "demo" => demo(&rest),
-        "bench" => bench(&rest),
+        "bench" => bench::bench(&rest),
         "wine-run" => wine_run(&rest),
         "help" | "--help" | "-h" => {
             print!("{}", HELP);
@@ -110,7 +111,9 @@ cargo xtask <command>
           parity-tokio-ipc 0.4.0's tests against this crate under Wine
   compat  only the last steps of `test`: 0.1.7's and parity-tokio-ipc's tests under Wine
   demo    run the echo server example under Wine
-  bench   run the benchmarks under Wine (arguments are passed to the benchmark)
+  bench   run the benchmarks under Wine: wineserver requests of one traced round per
+          peer, then timed rounds (--requests-only: the requests alone; other
+          arguments are passed to the benchmarks)
 
 Environment:
   XTASK_TOOLCHAIN=rustup|debian   force a toolchain (default: rustup if it has the targets)
@@ -761,7 +764,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
     compat::test_steps(steps, &w)
 }
 
-// ---------------------------------------------------------------- demo, bench
+// ---------------------------------------------------------------- demo
 
 fn demo(args: &[String]) -> Result<()> {
     let w = setup(false)?;
@@ -775,26 +778,6 @@ fn demo(args: &[String]) -> Result<()> {
     } else {
         Err(format!("the echo example exited with {status}"))
     }
-}
-
-fn bench(args: &[String]) -> Result<()> {
-    let w = setup(false)?;
-    let _server = w.wineserver();
-    for bin in BENCHES {
-        let mut c = w.cargo("run", GNU);
-        c.args(["-p", BENCH, "--release", "--bin", bin, "--"])
-            .args(args);
-        // A benchmark may legitimately run longer than a test binary.
-        c.env(
-            "XTASK_WINE_TIMEOUT",
-            env::var("XTASK_WINE_TIMEOUT").unwrap_or_else(|_| "3600".into()),
-        );
-        let status = c.status().map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err(format!("the `{bin}` benchmark exited with {status}"));
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- runner

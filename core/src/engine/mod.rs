@@ -28,11 +28,12 @@ use table::{user_error, verdict, OpKind, Verdict};
 
 /// The smallest read buffer, and the one an idle pipe keeps pending.
 pub(crate) const MIN_READ: usize = 4 * 1024;
-/// The largest byte-mode read: reads grow towards it while data streams.
-pub(crate) const MAX_READ: usize = 256 * 1024;
-/// How many bytes `write` accepts while a write is in flight, before it
-/// reports `WouldBlock`.
-pub(crate) const WRITE_QUEUE: usize = 1024 * 1024;
+/// The default largest byte-mode read: reads grow towards it while data
+/// streams ([`Limits::max_read`]).
+pub(crate) const MAX_READ: usize = 64 * 1024;
+/// The default of how many bytes `write` accepts while a write is in
+/// flight, before it reports `WouldBlock` ([`Limits::write_queue`]).
+pub(crate) const WRITE_QUEUE: usize = 64 * 1024;
 /// At most this many messages wait behind a write in flight.
 pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
 /// Write buffers up to this size are kept for reuse; larger ones are freed
@@ -40,6 +41,26 @@ pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 /// A read loop that keeps finishing at once with nothing read gives up after this many.
 const MAX_EMPTY_READS: usize = 1024;
+
+/// How much memory one pipe may hold in buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// The largest byte-mode read: reads grow towards it while data streams
+    /// (at least [`MIN_READ`]; message reads are sized to the message).
+    pub(crate) max_read: usize,
+    /// Bytes `write` accepts while a write is in flight, before it reports
+    /// `WouldBlock`; also the most one write call takes (byte mode).
+    pub(crate) write_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_read: MAX_READ,
+            write_queue: WRITE_QUEUE,
+        }
+    }
+}
 
 /// The outcome of one operation: bytes transferred, and the error if it failed.
 ///
@@ -196,9 +217,9 @@ impl<Op> WriteState<Op> {
         self.queue.len() + self.message_bytes
     }
 
-    fn has_room(&self) -> bool {
+    fn has_room(&self, limit: usize) -> bool {
         self.inflight.is_none()
-            || (self.queued() < WRITE_QUEUE && self.messages.len() < MAX_QUEUED_MESSAGES)
+            || (self.queued() < limit && self.messages.len() < MAX_QUEUED_MESSAGES)
     }
 
     fn idle(&self) -> bool {
@@ -216,6 +237,7 @@ impl<Op> WriteState<Op> {
 /// The state machine of one pipe handle.
 pub(crate) struct Engine<Op> {
     framing: Framing,
+    limits: Limits,
     /// Associated with an event loop: until then every I/O call would block.
     registered: bool,
     /// Reads start on their own (after a connect, at registration) rather
@@ -293,6 +315,7 @@ impl<Op: PartialEq> Engine<Op> {
     fn new(framing: Framing, conn: Conn<Op>) -> Self {
         Engine {
             framing,
+            limits: Limits::default(),
             registered: false,
             read_ahead: true,
             dropped: false,
@@ -305,6 +328,12 @@ impl<Op: PartialEq> Engine<Op> {
             spare_read: Vec::new(),
             partial_message: None,
         }
+    }
+
+    /// The same engine with other buffer limits (before any I/O).
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The handle is now associated with an event loop: start reading.
@@ -419,7 +448,7 @@ impl<Op: PartialEq> Engine<Op> {
         let writable = self.write.error.is_some()
             || self.connect_error.is_some()
             || (matches!(self.conn, Conn::Connected)
-                && self.write.has_room()
+                && self.write.has_room(self.limits.write_queue)
                 && !self.write.flush_waiting);
         Readiness { readable, writable }
     }
@@ -540,11 +569,17 @@ impl<Op: PartialEq> Engine<Op> {
         if !mem::take(&mut self.streaming) {
             return MIN_READ;
         }
+        if !self.framing.message_reads {
+            // A byte-mode read returns what is there without waiting for
+            // more, so a streaming pipe reads the most it may without asking
+            // first (a `PeekNamedPipe` per read is one more kernel transition).
+            return self.limits.max_read.max(MIN_READ);
+        }
         let Ok(p) = k.peek() else { return MIN_READ };
         let waiting = if self.framing.message_reads && p.message_left > 0 {
             p.message_left
         } else {
-            p.available.min(MAX_READ)
+            p.available.min(self.limits.max_read)
         };
         waiting.max(MIN_READ)
     }
@@ -640,7 +675,9 @@ impl<Op: PartialEq> Engine<Op> {
     }
 
     fn recycle_read(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() <= MAX_READ && buf.capacity() > self.spare_read.capacity() {
+        if buf.capacity() <= self.limits.max_read.max(MIN_READ)
+            && buf.capacity() > self.spare_read.capacity()
+        {
             buf.clear();
             self.spare_read = buf;
         }
@@ -745,7 +782,7 @@ impl<Op: PartialEq> Engine<Op> {
             return Err(would_block());
         }
         if self.write.inflight.is_some() {
-            if !self.write.has_room() {
+            if !self.write.has_room(self.limits.write_queue) {
                 return Err(would_block());
             }
             if self.framing.message_writes {
@@ -753,18 +790,20 @@ impl<Op: PartialEq> Engine<Op> {
                 self.write.message_bytes += src.len();
                 return Ok(src.len());
             }
-            let n = src.len().min(WRITE_QUEUE - self.write.queue.len());
+            let n = src
+                .len()
+                .min(self.limits.write_queue - self.write.queue.len());
             self.write.queue.extend_from_slice(&src[..n]);
             return Ok(n);
         }
         // Nothing in flight: write now. A failure that happens at once is
         // reported here, and nothing counts as accepted. A byte-mode write
-        // takes at most `WRITE_QUEUE` bytes, so one call never copies an
+        // takes at most `write_queue` bytes, so one call never copies an
         // unbounded buffer.
         let src = if self.framing.message_writes {
             src
         } else {
-            &src[..src.len().min(WRITE_QUEUE)]
+            &src[..src.len().min(self.limits.write_queue)]
         };
         let mut buf = mem::take(&mut self.write.spare);
         buf.clear();

@@ -722,24 +722,11 @@ fn reads_grow_while_data_streams_and_shrink_when_idle() {
     let (mut e, mut k) = client(byte());
     assert_eq!(k.reads[0].1.capacity(), MIN_READ);
     let mut buf = vec![0u8; MAX_READ];
-    // Sized from what waits...
-    k.peek = Some(Peek {
-        available: 100_000,
-        message_left: 0,
-    });
+    // A read that filled its buffer: the next grows at once to MAX_READ,
+    // without asking what waits (a byte-mode read returns what is there;
+    // with no peek scripted, asking would fail and keep MIN_READ).
+    k.peek = None;
     finish_read(&mut e, &mut k, &vec![1; MIN_READ], None);
-    e.read(&mut k, &mut buf).unwrap();
-    let cap = k.reads[0].1.capacity();
-    assert!(
-        (100_000..2 * 100_000).contains(&cap),
-        "sized from what waits: {cap}"
-    );
-    // ... up to MAX_READ.
-    k.peek = Some(Peek {
-        available: 10 * MAX_READ,
-        message_left: 0,
-    });
-    finish_read(&mut e, &mut k, &vec![1; cap], None);
     e.read(&mut k, &mut buf).unwrap();
     let cap = k.reads[0].1.capacity();
     assert!(
@@ -1101,5 +1088,37 @@ fn a_write_after_the_server_disconnected_is_broken_pipe() {
             .and_then(|i| i.downcast_ref::<io::Error>())
             .and_then(io::Error::raw_os_error),
         Some(ERROR_PIPE_NOT_CONNECTED)
+    );
+}
+
+#[test]
+fn limits_set_at_construction_bound_reads_and_the_write_queue() {
+    let limits = Limits {
+        max_read: 16 * 1024,
+        write_queue: 8 * 1024,
+    };
+    let mut k = Fake::default();
+    let mut e = E::connected(byte()).with_limits(limits);
+    e.register(&mut k);
+    // One write call takes at most the queue size; the queue holds as much.
+    let big = vec![7u8; 3 * limits.write_queue];
+    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+    assert!(would_block(e.write(&mut k, b"x")), "the queue is full");
+    assert!(!e.readiness().writable);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.written[1].len(), limits.write_queue);
+    // Streaming reads grow up to max_read, not to the default.
+    k.peek = Some(Peek {
+        available: 10 * MAX_READ,
+        message_left: 0,
+    });
+    let mut buf = vec![0u8; MAX_READ];
+    finish_read(&mut e, &mut k, &vec![1; MIN_READ], None);
+    e.read(&mut k, &mut buf).unwrap();
+    let cap = k.reads[0].1.capacity();
+    assert!(
+        (limits.max_read..2 * limits.max_read).contains(&cap),
+        "capped at the engine's max_read: {cap}"
     );
 }

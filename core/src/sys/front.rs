@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::pipe;
-use crate::engine::{Framing, Readiness};
+use crate::engine::{Framing, Limits, Readiness};
 
 /// How long a dropped pipe keeps delivering what `write` accepted before
 /// the drop, unless set otherwise (the pipe's `set_linger`,
@@ -21,8 +21,8 @@ use crate::engine::{Framing, Readiness};
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
 /// A handle on its way to become a front's pipe: the handle, whether it is
-/// a server instance still waiting for its client, how it frames data, and
-/// its linger limit. Made by the options, and for fronts by
+/// a server instance still waiting for its client, how it frames data, its
+/// buffer limits and its linger limit. Made by the options, and for fronts by
 /// [`PipeSpec::default_server`] and [`PipeSpec::adopt`]; a front turns it
 /// into its pipe with [`Shared::new`](crate::front::Shared::new).
 #[derive(Debug)]
@@ -30,12 +30,13 @@ pub struct PipeSpec {
     pub(crate) handle: OwnedHandle,
     pub(crate) listening: bool,
     pub(crate) framing: Framing,
+    pub(crate) limits: Limits,
     pub(crate) linger: Duration,
 }
 
 impl PipeSpec {
     /// A handle whose framing is read from the handle itself, with the
-    /// default linger: a server instance still `listening` for its client,
+    /// default buffer limits and linger: a server instance still `listening` for its client,
     /// or a connected end.
     pub(crate) fn queried(handle: OwnedHandle, listening: bool) -> PipeSpec {
         let framing = pipe::framing(handle.as_raw_handle());
@@ -43,6 +44,7 @@ impl PipeSpec {
             handle,
             listening,
             framing,
+            limits: Limits::default(),
             linger: DEFAULT_LINGER,
         }
     }

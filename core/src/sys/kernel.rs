@@ -126,13 +126,15 @@ impl<F: Front> Shared<F> {
             handle,
             listening,
             framing,
+            limits,
             linger,
         } = spec;
         let engine = if listening {
             Engine::listening(framing)
         } else {
             Engine::connected(framing)
-        };
+        }
+        .with_limits(limits);
         Arc::new(Shared {
             raw: handle.as_raw_handle() as usize,
             state: Mutex::new(State {

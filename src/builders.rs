@@ -1,7 +1,7 @@
 //! The builders, as this front names them: the core's, making this
 //! front's pipes.
 
-use crate::front::Mio;
+use crate::glue::Mio;
 
 /// Creates server instances (`CreateNamedPipeW`) as [`NamedPipe`]s, and
 /// [`PipeListener`]s; the builder lives in `named-pipes-core`, shared with

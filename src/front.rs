@@ -1,23 +1,18 @@
-//! The mio 0.6 glue: what this front plugs into the core. Each operation
-//! starts with mio's `Overlapped` header, whose callback the Poll runs when
-//! it dequeues the completion; a handle is associated with a Poll through a
-//! `Binding`; readiness goes to a `SetReadiness`.
+//! The mio 0.6 front as the core sees it: each operation starts with
+//! mio's `Overlapped` header, whose callback the Poll runs when it dequeues
+//! the completion and which hands it to the core; the core's options make
+//! `NamedPipe`s and `PipeListener`s.
 
 use std::ffi::c_void;
 use std::io;
-use std::os::windows::io::{AsRawHandle, RawHandle};
 
-use mio::windows::{Binding, Overlapped};
-use mio::{Poll, Ready, SetReadiness, Token};
-use named_pipes_core::front::{self, Instances, PipeSpec, Port, Readiness, Sink};
+use mio::windows::Overlapped;
+use named_pipes_core::front::{self, Instances, PipeSpec};
 use named_pipes_core::Front;
 
-use crate::{NamedPipe, PipeListener};
-
-/// The mio 0.6 front, as the core's options know it: they make
-/// [`NamedPipe`]s and [`PipeListener`]s.
-#[derive(Clone, Copy, Debug)]
-pub struct Mio;
+use crate::glue::{Mio, MioSink};
+use crate::listener::PipeListener;
+use crate::named_pipe::NamedPipe;
 
 // SAFETY: mio's `Overlapped` is `repr(C)` with the `OVERLAPPED` first (mio's
 // own layout contract: its Poll casts each dequeued `OVERLAPPED` pointer back
@@ -49,64 +44,5 @@ unsafe impl Front for Mio {
 
     fn listen(instances: Instances, pending: usize) -> io::Result<PipeListener> {
         PipeListener::new(instances, pending)
-    }
-}
-
-/// A pipe's readiness, as mio's `SetReadiness`.
-#[derive(Debug)]
-pub struct MioSink(pub(crate) SetReadiness);
-
-impl Sink for MioSink {
-    fn readiness(&self) -> Readiness {
-        let ready = self.0.readiness();
-        Readiness {
-            readable: ready.is_readable(),
-            writable: ready.is_writable(),
-        }
-    }
-
-    fn set_readiness(&self, r: Readiness) {
-        let mut ready = Ready::empty();
-        if r.readable {
-            ready |= Ready::readable();
-        }
-        if r.writable {
-            ready |= Ready::writable();
-        }
-        // Fails only if the `Registration` is gone, with the pipe.
-        let _ = self.0.set_readiness(ready);
-    }
-}
-
-/// A Poll's completion port, through a pipe's `Binding`.
-pub(crate) struct MioPort<'a> {
-    pub(crate) binding: &'a Binding,
-    pub(crate) token: Token,
-    pub(crate) poll: &'a Poll,
-}
-
-impl Port for MioPort<'_> {
-    fn associate(&self, handle: RawHandle) -> io::Result<()> {
-        // SAFETY: every operation the core starts on this handle passes an
-        // `OVERLAPPED` that lives inside mio's `Overlapped` header (`Mio`'s
-        // `Front::Header`), as the Poll requires.
-        unsafe {
-            self.binding
-                .register_handle(&RawRef(handle), self.token, self.poll)
-        }
-    }
-
-    fn check(&self, handle: RawHandle) -> io::Result<()> {
-        // SAFETY: only checks that `poll` is the Poll registered before.
-        unsafe { self.binding.deregister_handle(&RawRef(handle), self.poll) }
-    }
-}
-
-/// A handle value for mio's `&dyn AsRawHandle` parameters.
-struct RawRef(RawHandle);
-
-impl AsRawHandle for RawRef {
-    fn as_raw_handle(&self) -> RawHandle {
-        self.0
     }
 }

@@ -50,6 +50,8 @@ mod builders;
 #[cfg(all(windows, feature = "mio-06"))]
 mod front;
 #[cfg(all(windows, feature = "mio-06"))]
+mod glue;
+#[cfg(all(windows, feature = "mio-06"))]
 mod listener;
 #[cfg(all(windows, feature = "mio-06"))]
 mod named_pipe;

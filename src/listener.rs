@@ -16,8 +16,9 @@ use named_pipes_core::accept_plan::{plan, Slot};
 use named_pipes_core::front::{Instances, Observer};
 use named_pipes_core::Front;
 
-use crate::front::Mio;
-use crate::{NamedPipe, ServerOptions};
+use crate::builders::ServerOptions;
+use crate::glue::Mio;
+use crate::named_pipe::NamedPipe;
 
 /// How many instances [`PipeListener::bind`] keeps listening.
 pub const DEFAULT_PENDING: usize = 4;

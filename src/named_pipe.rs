@@ -11,7 +11,7 @@ use mio::windows::Binding;
 use mio::{Evented, Poll, PollOpt, Ready, Registration, Token};
 use named_pipes_core::front::{Observer, PipeSpec, Shared};
 
-use crate::front::{Mio, MioPort, MioSink};
+use crate::glue::{Mio, MioPort, MioSink};
 
 /// One end of a Windows named pipe, registered with a mio 0.6 [`Poll`].
 ///

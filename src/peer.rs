@@ -24,7 +24,7 @@ pub use named_pipes_core::PipeEnd;
 /// ```
 pub use named_pipes_core::PipeInfo;
 
-use crate::NamedPipe;
+use crate::named_pipe::NamedPipe;
 
 impl NamedPipe {
     /// The pipe's type, end, instance limit and buffer sizes.

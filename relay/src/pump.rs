@@ -278,6 +278,14 @@ impl Loop<'_> {
             let _ = from_set.set_readiness(Ready::empty());
             let _ = room_set.set_readiness(Ready::empty());
             let a = self.other_to_pipe()?;
+            if matches!(a, Round::Done) && !self.pipe_ended {
+                // Closing at the other side's end: what the pipe's peer
+                // sent before still goes out. Completions already queued
+                // are taken in, and the pipe read until it would block.
+                poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
+                self.drain_pipe();
+                return Ok(self.totals);
+            }
             let b = self.pipe_to_other()?;
             match (a, b) {
                 (_, Round::Done) | (Round::Done, _) => return Ok(self.totals),
@@ -358,6 +366,27 @@ impl Loop<'_> {
             return Ok(Round::Done);
         }
         Ok(if moved { Round::Again } else { Round::Wait })
+    }
+
+    /// Hands the writer everything the pipe has now, waiting for room.
+    fn drain_pipe(&mut self) {
+        let Some(tx) = self.to.tx.as_ref() else {
+            return;
+        };
+        loop {
+            let chunk = match self.held.take() {
+                Some(v) => v,
+                None => match self.pipe.recv_msg(&mut self.buf) {
+                    Ok(n) if n > 0 => mem::take(&mut self.buf),
+                    _ => return,
+                },
+            };
+            let n = chunk.len() as u64;
+            if tx.send(chunk).is_err() {
+                return;
+            }
+            self.totals.from_pipe += n;
+        }
     }
 
     /// The pipe's data to the other side's writer.

@@ -1,8 +1,10 @@
 //! The three modes, on Windows: opening and serving pipes, and what each
 //! failure means to the user (one line and an exit code).
 
+use std::fs::File;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::windows::io::AsHandle;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -64,9 +66,16 @@ fn open_failure(pipe: &str, open: &Open, e: io::Error) -> Failure {
     }
 }
 
+/// The relay's per-pipe buffers: larger than the library's defaults (made
+/// for many pipes in one process), as a relay streams through few, and each
+/// byte it reads ahead or queues is a kernel transition saved.
+const MAX_READ: usize = 256 * 1024;
+const WRITE_QUEUE: usize = 1024 * 1024;
+
 /// Opens a client of `pipe`, waiting as `open` says.
 fn open_pipe(pipe: &str, open: &Open) -> Result<NamedPipe, Failure> {
     let mut opts = ClientOptions::new();
+    opts.max_read(MAX_READ).write_queue(WRITE_QUEUE);
     if !open.busy_timeout.is_zero() {
         opts.busy_timeout(Some(open.busy_timeout));
     }
@@ -89,10 +98,11 @@ fn log(verbose: bool, what: std::fmt::Arguments<'_>) {
 
 /// `connect`: stdin and stdout to a client of `pipe`.
 pub fn connect(pipe: &str, open: &Open, eof: Eof, verbose: bool) -> Result<(), Failure> {
+    let (stdin, stdout) = (stdin_file()?, stdout_file()?);
     let p = open_pipe(pipe, open)?;
     log(verbose, format_args!("connected to {pipe}"));
-    let mut from = pump::incoming(io::stdin());
-    let to = pump::outgoing(io::stdout());
+    let mut from = pump::incoming(stdin);
+    let to = pump::outgoing(stdout);
     let policy = Policy {
         close_on_other_end: eof.stdin == StdinEof::Close,
         zero_message_on_other_end: eof.stdin == StdinEof::ZeroMessage,
@@ -126,7 +136,9 @@ fn tcp_addr(addr: &str) -> Result<SocketAddr, Failure> {
 /// `listen`: serves `pipe`, each client relayed to `to`.
 pub fn listen(pipe: &str, serve: &Serve, to: &Target, verbose: bool) -> Result<(), Failure> {
     let mut opts = ServerOptions::new();
-    opts.reject_remote_clients(!serve.allow_remote);
+    opts.reject_remote_clients(!serve.allow_remote)
+        .max_read(MAX_READ)
+        .write_queue(WRITE_QUEUE);
     if serve.message {
         opts.pipe_mode(PipeMode::Message);
     }
@@ -154,7 +166,10 @@ pub fn listen(pipe: &str, serve: &Serve, to: &Target, verbose: bool) -> Result<(
             _ => fail(FAILED, format!("cannot serve {pipe}: {e}")),
         })?;
     log(verbose, format_args!("serving {pipe}"));
-    let mut stdin = matches!(to, Target::Stdio).then(|| pump::incoming(io::stdin()));
+    let mut stdin = match to {
+        Target::Stdio => Some(pump::incoming(stdin_file()?)),
+        _ => None,
+    };
     let mut accepting = Accepting::new(&listener)?;
     static IDS: AtomicU64 = AtomicU64::new(1);
     loop {
@@ -176,7 +191,9 @@ pub fn listen(pipe: &str, serve: &Serve, to: &Target, verbose: bool) -> Result<(
                     zero_message_on_other_end: false,
                     drain_other_on_pipe_end: false,
                 };
-                let r = pump::relay(&client, stdin, pump::outgoing(SharedStdout), policy);
+                // A handle of its own on stdout for each client: closing it
+                // leaves the process's stdout open for the next.
+                let r = pump::relay(&client, stdin, pump::outgoing(stdout_file()?), policy);
                 done(verbose, id, r);
                 if stdin.ended() {
                     return Ok(());
@@ -242,17 +259,24 @@ impl Accepting {
     }
 }
 
-/// This process's stdout, never closed by one client's end.
-struct SharedStdout;
+/// This process's stdin as a plain file handle. Reading it through
+/// `io::stdin()` would ask, at every read, whether it is a console (a
+/// kernel transition each time); a relay reads bytes, console or not.
+fn stdin_file() -> Result<File, Failure> {
+    io::stdin()
+        .as_handle()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| fail(FAILED, format!("cannot use stdin: {e}")))
+}
 
-impl io::Write for SharedStdout {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        io::stdout().write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        io::stdout().flush()
-    }
+/// This process's stdout as a plain file handle of its own (see [`stdin_file`]).
+fn stdout_file() -> Result<File, Failure> {
+    io::stdout()
+        .as_handle()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| fail(FAILED, format!("cannot use stdout: {e}")))
 }
 
 /// A client relayed to a new child process's stdin and stdout.

@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::thread;
 
-use super::{run_tee, setup, wine_cmd, Result, WinEnv, BENCH, BENCHES, GNU};
+use super::{run_tee, setup, wine_cmd, Result, WinEnv, BENCH, BENCHES, GNU, RELAY};
 
 /// The peers every benchmark binary traces, in the order of the tables.
 const PEERS: [&str; 4] = ["ours", "mio1", "old", "blocking"];
@@ -30,6 +30,12 @@ const WORKS: [(&str, &str); 5] = [
     ("accept2", "per-conn"),
     ("accept8", "per-conn"),
 ];
+/// The relay benchmark binary, its peers, and its workloads.
+const RELAY_BENCH: &str = "relay";
+const RELAY_PEERS: [&str; 2] = ["relay", "direct"];
+const RELAY_WORKS: [&str; 2] = ["relay-stdin", "relay-tcp"];
+/// Issue 12's request target: the relay at most this many times the direct transfer's.
+const RELAY_VS_DIRECT: f64 = 2.0;
 /// How many request kinds the breakdown shows per peer and workload.
 const TOP_KINDS: usize = 5;
 /// Part 3 of issue 9: request targets for ours.
@@ -67,6 +73,9 @@ impl Section {
 struct Counter {
     /// Thread id -> process id, from `init_first_thread` and `new_thread` replies.
     process_of: HashMap<u32, u32>,
+    /// Process id -> the process that started it, from `new_process` replies:
+    /// a marked process's children (the relay) count as its own requests.
+    parent_of: HashMap<u32, u32>,
     /// The section being counted: its process, peer and workload.
     open: Option<(u32, String, String)>,
     sections: HashMap<(String, String), Section>,
@@ -120,6 +129,13 @@ impl Counter {
                         self.process_of.insert(t, pid);
                     }
                 }
+                "new_process" => {
+                    if let (Some(child), Some(&pid)) =
+                        (hex_field(after, "pid="), self.process_of.get(&tid))
+                    {
+                        self.parent_of.insert(child, pid);
+                    }
+                }
                 _ => {}
             }
             return;
@@ -149,7 +165,10 @@ impl Counter {
         let Some((pid, peer, work)) = &self.open else {
             return;
         };
-        if self.process_of.get(&tid) != Some(pid) {
+        let Some(p) = self.process_of.get(&tid) else {
+            return;
+        };
+        if p != pid && self.parent_of.get(p) != Some(pid) {
             return;
         }
         let key = (peer.clone(), work.clone());
@@ -230,7 +249,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         .collect();
     let w = setup(false)?;
     let mut build = w.cargo("build", GNU);
-    build.args(["-p", BENCH, "--release", "--bins"]);
+    build.args(["-p", BENCH, "-p", RELAY, "--release", "--bins"]);
     let status = build.status().map_err(|e| e.to_string())?;
     if !status.success() {
         return Err(format!("building the benchmarks failed ({status})"));
@@ -250,14 +269,27 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             }
         }
     }
+    let relay_exe = relay_exe(&w);
+    for peer in RELAY_PEERS {
+        let mut c = run_bin(&w, RELAY_BENCH, &args);
+        c.arg("--relay").arg(&relay_exe).args(["--trace", peer]);
+        match run_tee(c) {
+            Ok((s, _)) if s.success() => {}
+            Ok((s, _)) => failures.push(format!("relay --trace {peer} exited with {s}")),
+            Err(e) => failures.push(format!("relay --trace {peer}: {e}")),
+        }
+    }
     let counter = traced.finish(&w)?;
     let (report, mut figures) = requests_report(&counter);
 
     if !requests_only {
         let _server = w.wineserver();
-        for bin in BENCHES {
+        for bin in BENCHES.into_iter().chain([RELAY_BENCH]) {
             println!("\n==== {bin}: time");
-            let c = run_bin(&w, bin, &args);
+            let mut c = run_bin(&w, bin, &args);
+            if bin == RELAY_BENCH {
+                c.arg("--relay").arg(&relay_exe);
+            }
             let (status, out) = run_tee(c)?;
             if !status.success() {
                 failures.push(format!("the `{bin}` benchmark exited with {status}"));
@@ -281,6 +313,14 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+/// The relay program built for the benchmark, as the path Wine runs.
+fn relay_exe(w: &WinEnv) -> std::path::PathBuf {
+    w.target_dir()
+        .join(GNU)
+        .join("release")
+        .join(format!("{RELAY}.exe"))
 }
 
 /// `cargo run` of one benchmark binary under Wine, with `args`.
@@ -350,6 +390,62 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
                 .map(|(k, &n)| format!("{k} {:.1}", s.per_unit(n)))
                 .collect();
             let _ = writeln!(out, "  {p:<9} [{}] {}", s.total(), top.join(", "));
+        }
+    }
+
+    let relay_works: Vec<&str> = RELAY_WORKS
+        .into_iter()
+        .filter(|w| RELAY_PEERS.iter().any(|p| get(p, w).is_some()))
+        .collect();
+    if !relay_works.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRelay: requests per MiB of the transfer (the relay process's included), against a direct pipe transfer:\n"
+        );
+        let _ = writeln!(
+            out,
+            "| workload | relay | direct | relay vs direct | top kinds (relay) |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        for work in relay_works {
+            let (r, d) = (per_unit("relay", work), per_unit("direct", work));
+            let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+            let ratio = r
+                .zip(d)
+                .map_or("-".into(), |(r, d)| format!("{:.2}x", r / d));
+            let top = get("relay", work).map_or(String::new(), |s| {
+                let mut kinds: Vec<(&String, &u64)> = s.kinds.iter().collect();
+                kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                kinds
+                    .iter()
+                    .take(TOP_KINDS)
+                    .map(|(k, &n)| format!("{k} {:.1}", s.per_unit(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            let _ = writeln!(
+                out,
+                "| {work} | {} | {} | {ratio} | {top} |",
+                fmt(r),
+                fmt(d)
+            );
+            for (p, v) in [("relay", r), ("direct", d)] {
+                if let Some(v) = v {
+                    figures.push(format!("figure {p} {work} requests {v:.1} per-MiB"));
+                }
+            }
+            if let Some((r, d)) = r.zip(d) {
+                let _ = writeln!(
+                    out,
+                    "  target: relay <= {RELAY_VS_DIRECT}x direct: {:.2}x -> {}",
+                    r / d,
+                    if r / d <= RELAY_VS_DIRECT {
+                        "MET"
+                    } else {
+                        "NOT MET"
+                    }
+                );
+            }
         }
     }
 
@@ -447,5 +543,28 @@ mod tests {
             "the other process, replies and the marks do not count"
         );
         assert_eq!(s.per_unit(s.total()), 0.75);
+    }
+
+    #[test]
+    fn a_marked_process_counts_its_children() {
+        let trace = r#"0024: init_first_thread() = 0 { pid=0020, tid=0024, server_start=1 }
+0024: new_process( token=0000 )
+0024: new_process() = 0 { info=0010, pid=0028, handle=0014 }
+002c: init_first_thread() = 0 { pid=0028, tid=002c, server_start=1 }
+0034: init_first_thread() = 0 { pid=0030, tid=0034, server_start=1 }
+0024: open_file_object( access=c0100080, filename=L"\\??\\pipe\\bench-mark@relay@relay-stdin@2" )
+002c: read( async={handle=0004}, pos=0 )
+0024: write( async={handle=0008}, pos=0 )
+0034: read( async={handle=0004}, pos=0 )
+0024: open_file_object( access=c0100080, filename=L"\\??\\pipe\\bench-mark@end" )
+"#;
+        let mut c = Counter::default();
+        for l in trace.lines() {
+            c.line(l);
+        }
+        let s = &c.sections[&("relay".to_string(), "relay-stdin".to_string())];
+        assert_eq!(s.kinds["read"], 1, "the child's read, not the stranger's");
+        assert_eq!(s.kinds["write"], 1);
+        assert_eq!(s.total(), 2);
     }
 }

@@ -40,7 +40,7 @@ const LIB: &str = "mio-named-pipes";
 /// The engine, Win32 layer and options every front shares.
 const CORE: &str = "named-pipes-core";
 /// The relay program's package.
-const RELAY: &str = "pipe-relay";
+pub(crate) const RELAY: &str = "pipe-relay";
 /// The benchmark package.
 const BENCH: &str = "mio-named-pipes-bench";
 /// What every mode runs, and the Debian package that provides it: the mingw
@@ -517,6 +517,15 @@ impl WinEnv {
             .env("WINEPREFIX", &self.prefix)
             .env("WINEDEBUG", "-all");
         c
+    }
+
+    /// Where cargo puts what it builds for Windows with this toolchain.
+    fn target_dir(&self) -> PathBuf {
+        match self.toolchain {
+            Toolchain::Rustup => env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| self.root.join("target"), PathBuf::from),
+            Toolchain::Debian => self.root.join("target/debian"),
+        }
     }
 
     /// Keeps one wineserver alive for the whole run, so that test binaries

@@ -12,7 +12,14 @@
 //! the last byte received, so the relay's process start is not counted.
 //! `--relay PATH` names the relay executable (`cargo xtask bench` builds it);
 //! `--rounds N` (default 5) interleaves the three in each round; `--quick`
-//! moves 8 MiB. Under Wine only the ratios of one run mean anything.
+//! moves 8 MiB; `--trace relay|direct` runs each workload once, marked for
+//! the request count of `cargo xtask bench` (the marks enclose the transfer
+//! alone, after the relay has started; the relay's requests count as its
+//! parent's). Under Wine only the ratios of one run mean anything.
+
+#[cfg(windows)]
+#[path = "../mark.rs"]
+mod mark;
 
 #[cfg(windows)]
 fn main() {
@@ -155,14 +162,29 @@ mod imp {
         len as f64 / secs / 1e6
     }
 
+    /// Marks a traced section (see `mark.rs`), when tracing.
+    fn begin(trace: Option<(&str, &str)>, len: usize) {
+        if let Some((peer, work)) = trace {
+            crate::mark::mark(peer, work, len >> 20);
+        }
+    }
+
+    fn end(trace: Option<(&str, &str)>) {
+        if trace.is_some() {
+            crate::mark::mark_end();
+        }
+    }
+
     /// One client of this crate writes `len` bytes to one server of it.
-    fn direct(len: usize, data: &[u8]) -> f64 {
+    fn direct(len: usize, data: &[u8], trace: Option<(&str, &str)>) -> f64 {
         let (name, connected, server) = reading_server(len);
         let mut client = Driven::new(ClientOptions::new().open(&name).unwrap());
         connected.recv_timeout(PATIENCE).unwrap();
+        begin(trace, len);
         let t0 = Instant::now();
         client.send(&data[..len]);
         let t1 = server.join().unwrap();
+        end(trace);
         mbps(len, (t1 - t0).as_secs_f64())
     }
 
@@ -176,7 +198,7 @@ mod imp {
     }
 
     /// `len` bytes into the relay's stdin, out of its pipe.
-    fn relay_stdin(relay: &str, len: usize, data: &[u8]) -> f64 {
+    fn relay_stdin(relay: &str, len: usize, data: &[u8], trace: Option<(&str, &str)>) -> f64 {
         let (name, connected, server) = reading_server(len);
         let mut child = Relay(
             Command::new(relay)
@@ -188,17 +210,19 @@ mod imp {
         );
         connected.recv_timeout(PATIENCE).unwrap();
         let mut stdin = child.0.stdin.take().unwrap();
+        begin(trace, len);
         let t0 = Instant::now();
         for chunk in data[..len].chunks(CHUNK) {
             stdin.write_all(chunk).unwrap();
         }
         let t1 = server.join().unwrap();
+        end(trace);
         drop(stdin);
         mbps(len, (t1 - t0).as_secs_f64())
     }
 
     /// `len` bytes into a pipe the relay serves, out of its TCP connection.
-    fn relay_tcp(relay: &str, len: usize, data: &[u8]) -> f64 {
+    fn relay_tcp(relay: &str, len: usize, data: &[u8], trace: Option<(&str, &str)>) -> f64 {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = tcp.local_addr().unwrap().to_string();
         let reader = thread::spawn(move || {
@@ -235,9 +259,11 @@ mod imp {
             }
         };
         let mut client = Driven::new(pipe);
+        begin(trace, len);
         let t0 = Instant::now();
         client.send(&data[..len]);
         let t1 = reader.join().unwrap();
+        end(trace);
         mbps(len, (t1 - t0).as_secs_f64())
     }
 
@@ -251,14 +277,14 @@ mod imp {
         let mut relay = None;
         let mut rounds = 5;
         let mut len = 64 << 20;
-        let mut only: Option<String> = None;
+        let mut trace: Option<String> = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--relay" => relay = it.next().cloned(),
                 "--rounds" => rounds = it.next().and_then(|n| n.parse().ok()).unwrap_or(5),
                 "--quick" => len = 8 << 20,
-                "--only" => only = it.next().cloned(),
+                "--trace" => trace = it.next().cloned(),
                 _ => {}
             }
         }
@@ -267,27 +293,38 @@ mod imp {
             std::process::exit(2);
         };
         let data = data(len);
+        match trace.as_deref() {
+            Some("relay") => {
+                let s = relay_stdin(&relay, len, &data, Some(("relay", "relay-stdin")));
+                let t = relay_tcp(&relay, len, &data, Some(("relay", "relay-tcp")));
+                println!("relay (traced): relay-stdin {s:.1} MB/s, relay-tcp {t:.1} MB/s");
+                return;
+            }
+            Some("direct") => {
+                // The one baseline of both workloads, traced under each name.
+                let a = direct(len, &data, Some(("direct", "relay-stdin")));
+                let b = direct(len, &data, Some(("direct", "relay-tcp")));
+                println!("direct (traced): {a:.1} and {b:.1} MB/s");
+                return;
+            }
+            Some(other) => {
+                eprintln!("relay benchmark: --trace takes relay or direct, not `{other}`");
+                std::process::exit(2);
+            }
+            None => {}
+        }
         let mut d = Vec::new();
         let mut s = Vec::new();
         let mut t = Vec::new();
         for round in 0..rounds {
             // Rotate the order, so that no figure always runs first.
             for k in 0..3 {
-                let which = (round + k) % 3;
-                let tag = ["direct", "relay-stdin", "relay-tcp"][which];
-                if only.as_deref().is_some_and(|o| o != tag) {
-                    continue;
-                }
-                match which {
-                    0 => d.push(direct(len, &data)),
-                    1 => s.push(relay_stdin(&relay, len, &data)),
-                    _ => t.push(relay_tcp(&relay, len, &data)),
+                match (round + k) % 3 {
+                    0 => d.push(direct(len, &data, None)),
+                    1 => s.push(relay_stdin(&relay, len, &data, None)),
+                    _ => t.push(relay_tcp(&relay, len, &data, None)),
                 }
             }
-        }
-        if only.is_some() {
-            println!("direct {d:?} relay-stdin {s:?} relay-tcp {t:?} (MB/s)");
-            return;
         }
         let (dm, dl, dh) = median_min_max(&mut d);
         let (sm, sl, sh) = median_min_max(&mut s);

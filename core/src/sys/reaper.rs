@@ -5,10 +5,10 @@
 //! A dropped pipe whose writes are still being delivered, or whose
 //! cancelled operations the kernel has not finished, is handed over here
 //! with the time to look at it again. No port is needed for that: the
-//! front's port (a mio Poll) may be gone, or never turned again. The thread sleeps until the earliest
-//! of those times (no timer per pipe, no busy loop); a pipe whose
-//! operations the kernel has not finished is looked at again after a delay
-//! that doubles up to a second.
+//! front's port (a mio Poll) may be gone, or never turned again. The thread
+//! sleeps until the earliest of those times (no timer per pipe, no busy
+//! loop); a pipe whose operations the kernel has not finished is looked at
+//! again after a delay that doubles up to a second.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;

@@ -29,6 +29,11 @@
 //! only. The `mio-06` feature (on by default) carries the mio 0.6
 //! integration.
 //!
+//! The engine behind it (the IOCP state machine, the Win32 calls, the
+//! options, security and peer identity) lives in the crate
+//! `named-pipes-core`, shared with the async front; depend on this crate,
+//! not on that one.
+//!
 //! [mio]: https://docs.rs/mio/0.6
 //! [`Read`]: std::io::Read
 //! [`Write`]: std::io::Write
@@ -37,32 +42,32 @@
     allow(dead_code, unused_imports)
 )]
 
-// The engine is plain Rust: it is built on Windows, and natively for its tests.
-#[cfg(any(windows, test))]
-mod engine;
-// The listener's decisions, plain Rust like the engine.
-#[cfg(any(windows, test))]
-mod accept_plan;
-#[cfg(windows)]
-mod sys;
-
+// The engine, the Win32 layer, the options and peer identity live in
+// `named_pipes_core`, shared with the async front; this crate is the mio
+// 0.6 front over it.
 #[cfg(all(windows, feature = "mio-06"))]
-mod info;
+mod builders;
+#[cfg(all(windows, feature = "mio-06"))]
+mod front;
+#[cfg(all(windows, feature = "mio-06"))]
+mod glue;
 #[cfg(all(windows, feature = "mio-06"))]
 mod listener;
 #[cfg(all(windows, feature = "mio-06"))]
 mod named_pipe;
 #[cfg(all(windows, feature = "mio-06"))]
-mod options;
+mod peer;
 
 #[cfg(all(windows, feature = "mio-06"))]
-pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
+pub use builders::{ClientOptions, ServerOptions};
 #[cfg(all(windows, feature = "mio-06"))]
 pub use listener::{PipeListener, DEFAULT_PENDING};
 #[cfg(all(windows, feature = "mio-06"))]
-pub use named_pipe::{NamedPipe, DEFAULT_LINGER};
+pub use named_pipe::NamedPipe;
 #[cfg(all(windows, feature = "mio-06"))]
-pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
-    DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
+pub use named_pipes_core::{
+    PipeMode, SecurityDescriptor, DEFAULT_LINGER, DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE,
+    UNLIMITED_INSTANCES,
 };
+#[cfg(all(windows, feature = "mio-06"))]
+pub use peer::{ImpersonationGuard, PipeEnd, PipeInfo};

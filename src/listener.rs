@@ -3,7 +3,7 @@
 // macro regardless.
 #![allow(clippy::missing_const_for_thread_local)]
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +12,13 @@ use std::thread;
 
 use mio::{Evented, Events, Poll, PollOpt, Ready, Registration, SetReadiness, Token};
 
-use crate::accept_plan::{plan, Slot};
-use crate::sys::kernel::Observer;
-use crate::{NamedPipe, ServerOptions};
+use named_pipes_core::accept_plan::{plan, Slot};
+use named_pipes_core::front::{Instances, Observer};
+use named_pipes_core::Front;
+
+use crate::builders::ServerOptions;
+use crate::glue::Mio;
+use crate::named_pipe::NamedPipe;
 
 /// How many instances [`PipeListener::bind`] keeps listening.
 pub const DEFAULT_PENDING: usize = 4;
@@ -91,8 +95,8 @@ pub struct PipeListener {
 }
 
 struct Inner {
-    addr: OsString,
-    options: ServerOptions,
+    /// Makes the instances, with the listener's options.
+    maker: Instances,
     pending: usize,
     driver: Arc<Driver>,
     /// The listener's readiness: readable while a connected instance waits
@@ -217,15 +221,10 @@ impl PipeListener {
         ServerOptions::new().listen(addr, DEFAULT_PENDING)
     }
 
-    pub(crate) fn new(
-        options: ServerOptions,
-        addr: &OsStr,
-        pending: usize,
-    ) -> io::Result<PipeListener> {
+    pub(crate) fn new(maker: Instances, pending: usize) -> io::Result<PipeListener> {
         let (registration, readiness) = Registration::new2();
         let inner = Arc::new(Inner {
-            addr: addr.to_owned(),
-            options,
+            maker,
             pending,
             driver: Driver::new()?,
             readiness,
@@ -312,14 +311,7 @@ impl Inner {
 
     /// A new instance, bound to the driver and connecting.
     fn instance(&self, first: bool) -> io::Result<NamedPipe> {
-        let handle = self.options.create_handle(&self.addr, first)?;
-        let pipe = NamedPipe::from_owned_framed(
-            handle,
-            true,
-            self.options.framing(),
-            self.options.limits()?,
-        );
-        pipe.set_linger(self.options.linger_limit());
+        let pipe = Mio::pipe(self.maker.create(first)?);
         let keep_alive: Arc<dyn Send + Sync> = self.driver.clone();
         pipe.drive(&self.driver.poll, self.driver.observer(), keep_alive)?;
         match pipe.connect() {
@@ -443,7 +435,7 @@ impl Evented for PipeListener {
 impl fmt::Debug for PipeListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeListener")
-            .field("addr", &self.inner.addr)
+            .field("addr", &self.inner.maker.addr())
             .field("pending", &self.inner.pending)
             .field("instances", &self.inner.lock().instances.len())
             .finish()

@@ -1,4 +1,4 @@
-//! The public `NamedPipe`: a thin front over the engine and the Win32 layer.
+//! The public `NamedPipe`: a thin mio front over the core's shared pipe state.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -9,16 +9,9 @@ use std::time::Duration;
 
 use mio::windows::Binding;
 use mio::{Evented, Poll, PollOpt, Ready, Registration, Token};
+use named_pipes_core::front::{Observer, PipeSpec, Shared};
 
-use crate::engine::{Engine, Limits};
-use crate::sys::kernel::Shared;
-use crate::sys::pipe;
-use crate::sys::reaper;
-
-/// How long a dropped pipe keeps delivering what `write` accepted before
-/// the drop, unless set otherwise ([`NamedPipe::set_linger`],
-/// `ServerOptions::linger`, `ClientOptions::linger`): 5 seconds.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+use crate::glue::{Mio, MioPort, MioSink};
 
 /// One end of a Windows named pipe, registered with a mio 0.6 [`Poll`].
 ///
@@ -95,7 +88,7 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 /// # }
 /// ```
 pub struct NamedPipe {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<Mio>>,
     registration: Registration,
     binding: Binding,
 }
@@ -122,53 +115,44 @@ impl NamedPipe {
     /// # drop(server);
     /// ```
     pub fn new<A: AsRef<OsStr>>(addr: A) -> io::Result<NamedPipe> {
-        let handle = pipe::create_server(addr.as_ref(), &pipe::ServerParams::default_server())?;
-        Ok(NamedPipe::from_owned(handle, true))
+        Ok(NamedPipe::from_spec(PipeSpec::default_server(
+            addr.as_ref(),
+        )?))
     }
 
-    /// Wraps a handle: a server instance still `listening` for its client,
-    /// or a connected end.
-    pub(crate) fn from_owned(handle: OwnedHandle, listening: bool) -> NamedPipe {
-        let framing = pipe::framing(handle.as_raw_handle().cast());
-        NamedPipe::from_owned_framed(handle, listening, framing, Limits::default())
-    }
-
-    /// [`from_owned`](NamedPipe::from_owned) for a handle whose framing is
-    /// known (a server instance made with known options): no queries; with
-    /// the buffer limits of the options that made it.
-    pub(crate) fn from_owned_framed(
-        handle: OwnedHandle,
-        listening: bool,
-        framing: crate::engine::Framing,
-        limits: Limits,
-    ) -> NamedPipe {
-        let engine = if listening {
-            Engine::listening(framing)
-        } else {
-            Engine::connected(framing)
-        }
-        .with_limits(limits);
+    /// Wraps a handle the core made ready (see `PipeSpec`).
+    pub(crate) fn from_spec(spec: PipeSpec) -> NamedPipe {
         let (registration, readiness) = Registration::new2();
         NamedPipe {
-            shared: Shared::new(handle, engine, readiness),
+            shared: Shared::new(spec, MioSink(readiness)),
             registration,
             binding: Binding::new(),
         }
     }
 
     /// The shared state, for the crate's other front types.
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<Mio>> {
         &self.shared
+    }
+
+    /// The port of `poll`, through this pipe's binding.
+    fn port<'a>(&'a self, poll: &'a Poll, token: Token) -> MioPort<'a> {
+        MioPort {
+            binding: &self.binding,
+            token,
+            poll,
+        }
     }
 
     /// Lets a listener's `poll` dequeue this pipe's completions (see `Shared::drive`).
     pub(crate) fn drive(
         &self,
         poll: &Poll,
-        observer: crate::sys::kernel::Observer,
+        observer: Observer,
         keep_alive: Arc<dyn Send + Sync>,
     ) -> io::Result<()> {
-        self.shared.drive(&self.binding, poll, observer, keep_alive)
+        self.shared
+            .drive(&self.port(poll, Token(0)), observer, keep_alive)
     }
 
     /// Waits for a client on this server instance (`ConnectNamedPipe`).
@@ -185,7 +169,7 @@ impl NamedPipe {
     /// `WouldBlock` while not registered or while the connect is pending;
     /// otherwise the OS error of a failed connect.
     pub fn connect(&self) -> io::Result<()> {
-        self.shared.with(|e, k| e.connect(k))
+        self.shared.connect()
     }
 
     /// Ends the connection with the client (`DisconnectNamedPipe`), so that
@@ -200,7 +184,7 @@ impl NamedPipe {
     ///
     /// The OS error, for example when called on a client end.
     pub fn disconnect(&self) -> io::Result<()> {
-        self.shared.with(|e, k| e.disconnect(k))
+        self.shared.disconnect()
     }
 
     /// Takes the error of an operation that failed in the background: a
@@ -210,12 +194,12 @@ impl NamedPipe {
     ///
     /// Never fails itself; the `io::Result` matches mio's other types.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(self.shared.with(|e, _| e.take_error()))
+        Ok(self.shared.take_error())
     }
 
     /// Sets how long this pipe, once dropped, keeps delivering the data
     /// `write` accepted before the drop (the linger; default
-    /// [`DEFAULT_LINGER`], 5 s). Not a Win32 setting: the crate keeps the
+    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s). Not a Win32 setting: the crate keeps the
     /// handle open while its last writes are in flight, for at most this
     /// long.
     ///
@@ -249,7 +233,7 @@ impl NamedPipe {
     ///
     /// `WouldBlock` as above, or the OS error of a failed read.
     pub fn recv_msg(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.shared.with(|e, k| e.recv_msg(k, buf))
+        self.shared.recv_msg(buf)
     }
 }
 
@@ -261,7 +245,7 @@ impl Read for NamedPipe {
 
 impl Read for &NamedPipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.shared.with(|e, k| e.read(k, buf))
+        self.shared.read(buf)
     }
 }
 
@@ -281,13 +265,13 @@ impl Write for &NamedPipe {
     /// nothing. A failure of data already accepted is reported by a later
     /// `write` or `flush`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.shared.with(|e, k| e.write(k, buf))
+        self.shared.write(buf)
     }
 
     /// Returns `Ok` once everything accepted was handed to the pipe;
     /// `WouldBlock` until then, and the pipe reports writable when it is.
     fn flush(&mut self) -> io::Result<()> {
-        self.shared.with(|e, _| e.flush())
+        self.shared.flush()
     }
 }
 
@@ -299,7 +283,7 @@ impl Evented for NamedPipe {
         interest: Ready,
         opts: PollOpt,
     ) -> io::Result<()> {
-        self.shared.bind(&self.binding, token, poll)?;
+        self.shared.bind(&self.port(poll, token))?;
         poll.register(&self.registration, token, interest, opts)?;
         self.shared.start();
         Ok(())
@@ -312,21 +296,21 @@ impl Evented for NamedPipe {
         interest: Ready,
         opts: PollOpt,
     ) -> io::Result<()> {
-        self.shared.check_poll(&self.binding, poll)?;
+        self.shared.check_port(&self.port(poll, token))?;
         poll.reregister(&self.registration, token, interest, opts)?;
         self.shared.refresh();
         Ok(())
     }
 
     fn deregister(&self, poll: &Poll) -> io::Result<()> {
-        self.shared.check_poll(&self.binding, poll)?;
+        self.shared.check_port(&self.port(poll, Token(0)))?;
         poll.deregister(&self.registration)
     }
 }
 
 impl AsRawHandle for NamedPipe {
     fn as_raw_handle(&self) -> RawHandle {
-        self.shared.raw().cast()
+        self.shared.raw()
     }
 }
 
@@ -344,7 +328,9 @@ impl FromRawHandle for NamedPipe {
     /// owned by nothing else, and not associated with a completion port yet.
     unsafe fn from_raw_handle(handle: RawHandle) -> NamedPipe {
         // SAFETY: the caller hands over ownership of an open handle.
-        NamedPipe::from_owned(unsafe { OwnedHandle::from_raw_handle(handle) }, false)
+        NamedPipe::from_spec(PipeSpec::adopt(unsafe {
+            OwnedHandle::from_raw_handle(handle)
+        }))
     }
 }
 
@@ -365,9 +351,7 @@ impl Drop for NamedPipe {
     /// runs. Buffers the kernel has finished with are freed, even if the
     /// `Poll` that would have dequeued their completions is gone.
     fn drop(&mut self) {
-        if let Some(at) = self.shared.forsake() {
-            reaper::hand_over(Arc::clone(&self.shared), at);
-        }
+        self.shared.forsake();
     }
 }
 

@@ -24,8 +24,9 @@ use summary::TestCounts;
 /// The target the tests run on, under Wine.
 const GNU: &str = "x86_64-pc-windows-gnu";
 /// Targets that are only type-checked: they catch code that builds with mingw only.
-/// On aarch64 the check leaves out the `mio-06` feature: mio 0.6 depends on
-/// winapi 0.2, which does not build for aarch64 at all.
+/// On aarch64 the check leaves out the front's `mio-06` feature: mio 0.6
+/// depends on winapi 0.2, which does not build for aarch64 at all. The core
+/// has no such feature: it is checked whole on both.
 const CHECK_ONLY: [(&str, &str, &[&str]); 2] = [
     ("check (x86_64-msvc)", "x86_64-pc-windows-msvc", &[]),
     (
@@ -34,8 +35,10 @@ const CHECK_ONLY: [(&str, &str, &[&str]); 2] = [
         &["--no-default-features"],
     ),
 ];
-/// The library package.
+/// The library package: the mio 0.6 front.
 const LIB: &str = "mio-named-pipes";
+/// The engine, Win32 layer and options every front shares.
+const CORE: &str = "named-pipes-core";
 /// The relay program's package.
 pub(crate) const RELAY: &str = "pipe-relay";
 /// The benchmark package.
@@ -697,11 +700,14 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             "warnings",
         ]);
         status_ok(c)?;
-        // The crate without its mio 0.6 integration must build too.
+        // The front without its mio 0.6 integration must build too (the
+        // core with it: it has no features).
         let mut c = w.cargo("clippy", GNU);
         c.args([
             "-p",
             LIB,
+            "-p",
+            CORE,
             "--no-default-features",
             "--all-targets",
             "--",
@@ -721,14 +727,14 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
     for (name, target, extra) in CHECK_ONLY {
         step(steps, name, || {
             let mut c = w.cargo("check", target);
-            c.args(["-p", LIB, "--lib", "--tests", "--examples"])
+            c.args(["-p", LIB, "-p", CORE, "--lib", "--tests", "--examples"])
                 .args(extra);
             status_ok(c)
         })?;
     }
     step(steps, "doc (windows-gnu)", || {
         let mut c = w.cargo("doc", GNU);
-        c.args(["-p", LIB, "--no-deps"])
+        c.args(["-p", LIB, "-p", CORE, "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings");
         status_ok(c)
     })?;
@@ -736,7 +742,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
         let _server = w.wineserver();
         let mut c = w.cargo("test", GNU);
         // --show-output: tests that meet a Wine limitation say so in their output.
-        c.args(["-p", LIB, "-p", RELAY, "--", "--show-output"]);
+        c.args(["-p", LIB, "-p", CORE, "-p", RELAY, "--", "--show-output"]);
         let (status, out) = run_tee(c)?;
         let counts = TestCounts::parse(&out);
         let limits: Vec<&str> = out

@@ -1,5 +1,5 @@
 //! A pipe's shared state: the engine behind one lock, the Win32 calls it
-//! asks for, and the readiness it reports to mio.
+//! asks for, and the readiness it reports to the front.
 
 use std::fmt;
 use std::io;
@@ -7,13 +7,13 @@ use std::os::windows::io::{AsRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use mio::{Poll, Ready, SetReadiness, Token};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
 
+use super::front::{Front, PipeSpec, Port, Sink};
 use super::op::{self, Op, WeakOp};
 use super::pipe;
-use super::reaper::Visit;
+use super::reaper::{self, Visit};
 use crate::engine::{Engine, Kernel, Outcome, Peek, Readiness, Start};
 
 /// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
@@ -22,25 +22,26 @@ const SKIP_PORT_ON_SUCCESS: u8 = 1;
 /// `FILE_SKIP_SET_EVENT_ON_HANDLE`: nobody waits on the handle itself.
 const SKIP_SET_EVENT: u8 = 2;
 
-/// What a `NamedPipe` and each of its operations in flight share.
+/// What a front's pipe and each of its operations in flight share: for
+/// fronts, the one type through which they drive a pipe.
 ///
 /// Every operation holds the `Shared` until its completion is handed back,
-/// so a `Shared` holds nothing that would keep a Poll alive once the user's
-/// pipe is gone: the `SetReadiness` (which keeps the Poll's readiness queue
-/// and so its completion port) is dropped with the pipe, and forgotten
-/// operations are held weakly. A Poll dropped before its pipes therefore
-/// closes its port; operations it never dequeued leak their small cells
-/// only, their buffers being freed once the kernel is done with them
-/// ([`Shared::forsake`], [`Shared::visit`]).
-pub(crate) struct Shared {
+/// so a `Shared` holds nothing that would keep a port alive once the user's
+/// pipe is gone: the [`Sink`] (a mio `SetReadiness` keeps the Poll's
+/// readiness queue and so its completion port) is dropped with the pipe
+/// ([`Shared::forsake`]), and forgotten operations are held weakly. A port
+/// dropped before its pipes therefore closes; operations it never dequeued
+/// leak their small cells only, their buffers being freed once the kernel
+/// is done with them ([`Shared::forsake`], the reaper's visits).
+pub struct Shared<F: Front> {
     /// The handle's value, for calls that only name it. Closed (and no
     /// longer used) once the engine closed it.
     raw: usize,
-    state: Mutex<State>,
+    state: Mutex<State<F>>,
 }
 
-struct State {
-    engine: Engine<Op>,
+struct State<F: Front> {
+    engine: Engine<Op<F>>,
     /// The handle; `None` once closed or given away.
     handle: Option<OwnedHandle>,
     /// The handle skips the completion port on immediate success.
@@ -48,55 +49,55 @@ struct State {
     /// Set when a listener's Poll dequeues this handle's completions.
     driven: Option<Driven>,
     /// Where readiness goes; `None` once the user's pipe is dropped.
-    readiness: Option<SetReadiness>,
+    readiness: Option<F::Sink>,
     /// Operations the engine cancelled and forgot whose buffers may still
     /// be with the kernel: freed once the kernel is done with them.
-    forgotten: Vec<WeakOp>,
+    forgotten: Vec<WeakOp<F>>,
     /// How long a dropped pipe's accepted writes may take to be delivered.
     linger: Duration,
     /// When the linger of the dropped pipe ends.
     linger_deadline: Option<Instant>,
 }
 
-/// Called whenever a pipe's readiness changes, under the pipe's lock: it
-/// must not call back into the pipe.
-pub(crate) type Observer = Arc<dyn Fn() + Send + Sync>;
+/// For fronts' listeners: called whenever a pipe's readiness changes,
+/// under the pipe's lock: it must not call back into the pipe.
+pub type Observer = Arc<dyn Fn() + Send + Sync>;
 
-/// How a pipe made by a `PipeListener` is driven.
+/// How a pipe made by a front's listener is driven.
 struct Driven {
     /// Called whenever the pipe's readiness changes, until the pipe is
     /// accepted: the listener learns that an instance connected.
     observer: Option<Observer>,
-    /// Keeps the listener's Poll, which dequeues this pipe's completions,
-    /// alive while operations may still complete there.
+    /// Keeps the listener's port (a mio Poll), which dequeues this pipe's
+    /// completions, alive while operations may still complete there.
     _keep_alive: Arc<dyn Send + Sync>,
 }
 
 /// The engine's [`Kernel`]: real overlapped calls on the pipe's handle.
-pub(crate) struct Win32<'a> {
-    owner: &'a Arc<Shared>,
+pub(crate) struct Win32<'a, F: Front> {
+    owner: &'a Arc<Shared<F>>,
     h: HANDLE,
     skip: bool,
     handle: &'a mut Option<OwnedHandle>,
-    forgotten: &'a mut Vec<WeakOp>,
+    forgotten: &'a mut Vec<WeakOp<F>>,
 }
 
-impl Kernel for Win32<'_> {
-    type Op = Op;
+impl<F: Front> Kernel for Win32<'_, F> {
+    type Op = Op<F>;
 
-    fn start_connect(&mut self) -> Start<Op, ()> {
+    fn start_connect(&mut self) -> Start<Op<F>, ()> {
         op::start_connect(self.owner, self.h, self.skip)
     }
 
-    fn start_read(&mut self, buf: Vec<u8>) -> Start<Op, Vec<u8>> {
+    fn start_read(&mut self, buf: Vec<u8>) -> Start<Op<F>, Vec<u8>> {
         op::start_read(self.owner, self.h, self.skip, buf)
     }
 
-    fn start_write(&mut self, buf: Vec<u8>) -> Start<Op, Vec<u8>> {
+    fn start_write(&mut self, buf: Vec<u8>) -> Start<Op<F>, Vec<u8>> {
         op::start_write(self.owner, self.h, self.skip, buf)
     }
 
-    fn cancel(&mut self, op: &Op) {
+    fn cancel(&mut self, op: &Op<F>) {
         op::cancel(self.h, op);
         // The engine forgets every operation it cancels. Entries whose
         // completion was handed back are dropped on the way.
@@ -117,13 +118,23 @@ impl Kernel for Win32<'_> {
     }
 }
 
-impl Shared {
-    /// Shares `handle`, driven by `engine`, reporting readiness to `readiness`.
-    pub(crate) fn new(
-        handle: OwnedHandle,
-        engine: Engine<Op>,
-        readiness: SetReadiness,
-    ) -> Arc<Shared> {
+impl<F: Front> Shared<F> {
+    /// Shares the handle of `spec`, driven by an engine, reporting readiness
+    /// to `readiness`.
+    pub fn new(spec: PipeSpec, readiness: F::Sink) -> Arc<Shared<F>> {
+        let PipeSpec {
+            handle,
+            listening,
+            framing,
+            limits,
+            linger,
+        } = spec;
+        let engine = if listening {
+            Engine::listening(framing)
+        } else {
+            Engine::connected(framing)
+        }
+        .with_limits(limits);
         Arc::new(Shared {
             raw: handle.as_raw_handle() as usize,
             state: Mutex::new(State {
@@ -133,18 +144,18 @@ impl Shared {
                 driven: None,
                 readiness: Some(readiness),
                 forgotten: Vec::new(),
-                linger: crate::DEFAULT_LINGER,
+                linger,
                 linger_deadline: None,
             }),
         })
     }
 
     /// The handle's value.
-    pub(crate) fn raw(&self) -> HANDLE {
-        self.raw as HANDLE
+    pub fn raw(&self) -> RawHandle {
+        self.raw as RawHandle
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<F>> {
         // A panic while the lock was held left the engine as it was at the
         // panic; carrying on beats turning every later call into a panic.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -154,8 +165,8 @@ impl Shared {
     /// pipe is driven.
     fn split<'a>(
         self: &'a Arc<Self>,
-        st: &'a mut State,
-    ) -> (&'a mut Engine<Op>, Win32<'a>, &'a Option<Driven>) {
+        st: &'a mut State<F>,
+    ) -> (&'a mut Engine<Op<F>>, Win32<'a, F>, &'a Option<Driven>) {
         let State {
             engine,
             handle,
@@ -177,7 +188,7 @@ impl Shared {
     /// Runs `f` on the engine with a kernel, then reports the readiness it leaves.
     pub(crate) fn with<R>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut Engine<Op>, &mut Win32<'_>) -> R,
+        f: impl FnOnce(&mut Engine<Op<F>>, &mut Win32<'_, F>) -> R,
     ) -> R {
         let mut st = self.lock();
         let (engine, mut k, _) = self.split(&mut st);
@@ -193,25 +204,98 @@ impl Shared {
         r
     }
 
-    /// An operation's completion, dequeued by the Poll.
-    pub(crate) fn complete(self: &Arc<Self>, op: &Op, buf: Option<Vec<u8>>, outcome: Outcome) {
+    /// Waits for a client on a server instance (`ConnectNamedPipe`):
+    /// `Ok` once connected, `WouldBlock` while not registered or pending.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` as above; otherwise the OS error of a failed connect.
+    pub fn connect(self: &Arc<Self>) -> io::Result<()> {
+        self.with(|e, k| e.connect(k))
+    }
+
+    /// Ends the connection with the client (`DisconnectNamedPipe`),
+    /// dropping everything of it.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn disconnect(self: &Arc<Self>) -> io::Result<()> {
+        self.with(|e, k| e.disconnect(k))
+    }
+
+    /// Takes the error of a connect, or of a write already accepted, that
+    /// failed in the background.
+    pub fn take_error(self: &Arc<Self>) -> Option<io::Error> {
+        self.with(|e, _| e.take_error())
+    }
+
+    /// Reads what was read ahead into `buf`.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing waits; the OS error of a failed read.
+    pub fn read(self: &Arc<Self>, buf: &mut [u8]) -> io::Result<usize> {
+        self.with(|e, k| e.read(k, buf))
+    }
+
+    /// Receives the next whole message into `buf` (cleared first).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` until a whole message arrived; the OS error of a
+    /// failed read.
+    pub fn recv_msg(self: &Arc<Self>, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.with(|e, k| e.recv_msg(k, buf))
+    }
+
+    /// Accepts data into the write buffer and returns at once.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing more is accepted now; an earlier failure
+    /// of data already accepted.
+    pub fn write(self: &Arc<Self>, buf: &[u8]) -> io::Result<usize> {
+        self.with(|e, k| e.write(k, buf))
+    }
+
+    /// `Ok` once everything accepted was handed to the pipe.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` until then; an earlier failure of data already accepted.
+    pub fn flush(self: &Arc<Self>) -> io::Result<()> {
+        self.with(|e, _| e.flush())
+    }
+
+    /// An operation's completion, dequeued by the front's port.
+    pub(crate) fn complete(self: &Arc<Self>, op: &Op<F>, buf: Option<Vec<u8>>, outcome: Outcome) {
         self.with(|e, k| e.complete(k, op, buf, outcome));
     }
 
-    /// The user's pipe was dropped: the engine cancels reads and connects
-    /// and lingers while accepted writes are delivered; readiness goes
-    /// nowhere from now on; the buffers of forgotten operations the kernel
-    /// is done with are freed. Returns when [`visit`](Shared::visit) must
-    /// look at the pipe again, if ever.
-    pub(crate) fn forsake(self: &Arc<Self>) -> Option<Instant> {
+    /// The user's pipe was dropped (call it from the front pipe's `Drop`):
+    /// the engine cancels reads and connects and lingers while accepted
+    /// writes are delivered, for at most the linger limit, then closes the
+    /// handle; readiness goes nowhere from now on; the buffers of forgotten
+    /// operations the kernel is done with are freed. What is left to do is
+    /// handed to the process-wide reaper thread, which needs no port.
+    pub fn forsake(self: &Arc<Self>) {
+        if let Some(at) = self.forsake_now() {
+            reaper::hand_over(Arc::clone(self) as Arc<dyn reaper::Lingering>, at);
+        }
+    }
+
+    /// The part of [`forsake`](Shared::forsake) done at once. Returns when
+    /// [`visit`](Shared::visit) must look at the pipe again, if ever.
+    fn forsake_now(self: &Arc<Self>) -> Option<Instant> {
         let mut st = self.lock();
         {
             let (engine, mut k, _) = self.split(&mut st);
             engine.drop_pipe(&mut k);
         }
-        // Nothing will take this readiness again; holding it would keep the
-        // Poll's readiness queue, and so its completion port, alive for as
-        // long as an operation holds this `Shared`.
+        // Nothing will take this readiness again; holding it would keep
+        // the front's port alive (mio: the Poll's readiness queue, and so its
+        // completion port) for as long as an operation holds this `Shared`.
         st.readiness = None;
         if st.engine.lingering() {
             st.linger_deadline = Some(Instant::now() + st.linger);
@@ -226,7 +310,7 @@ impl Shared {
     /// limit, the engine cancels the write still in flight and closes the
     /// handle; then the buffers of forgotten operations the kernel has
     /// finished are freed. Says when to look again.
-    pub(crate) fn visit(self: &Arc<Self>, now: Instant) -> Visit {
+    fn visit(self: &Arc<Self>, now: Instant) -> Visit {
         let mut st = self.lock();
         if st.linger_deadline.is_some_and(|t| t <= now) {
             let (engine, mut k, _) = self.split(&mut st);
@@ -241,7 +325,7 @@ impl Shared {
     /// it; the operation's cell stays for the port). Says whether anything
     /// is left to look at again: a linger still running, or an operation
     /// the kernel has not finished.
-    fn sweep(st: &mut State) -> Visit {
+    fn sweep(st: &mut State<F>) -> Visit {
         let engine = &st.engine;
         st.forgotten.retain(|w| match w.upgrade() {
             None => false,
@@ -260,25 +344,25 @@ impl Shared {
     }
 
     /// How long a dropped pipe's accepted writes may take to be delivered.
-    pub(crate) fn set_linger(&self, limit: Duration) {
+    pub fn set_linger(&self, limit: Duration) {
         self.lock().linger = limit;
     }
 
     /// The linger limit.
-    pub(crate) fn linger(&self) -> Duration {
+    pub fn linger(&self) -> Duration {
         self.lock().linger
     }
 
-    /// Associates the handle with `poll`'s completion port — once: a handle
-    /// keeps its port for life, so later calls only check that `poll` is
-    /// the same Poll. A pipe a listener drives needs nothing: any Poll may
-    /// take its readiness.
-    pub(crate) fn bind(
-        &self,
-        binding: &mio::windows::Binding,
-        token: Token,
-        poll: &Poll,
-    ) -> io::Result<()> {
+    /// Associates the handle with `port` — once: a handle keeps its port
+    /// for life, so later calls only check that `port` is the same. A pipe
+    /// a listener drives needs nothing: any registration may take its
+    /// readiness. Refuses a handle that is not a pipe (`GetFileType`).
+    ///
+    /// # Errors
+    ///
+    /// The handle is closed, not a pipe, bound to another port, or the
+    /// association failed.
+    pub fn bind(&self, port: &impl Port) -> io::Result<()> {
         let mut st = self.lock();
         if st.handle.is_none() {
             return Err(io::Error::other("the pipe handle is closed"));
@@ -288,13 +372,12 @@ impl Shared {
         }
         if st.engine.is_registered() {
             drop(st);
-            return self.check_poll(binding, poll);
+            return self.check_port(port);
         }
         pipe::check_is_pipe(self.raw())?;
-        // SAFETY: every operation on this handle passes an `OVERLAPPED` that
-        // lives inside mio's `Overlapped` header (see `op::OpCell`), as the
-        // Poll requires.
-        unsafe { binding.register_handle(&RawRef(self.raw), token, poll)? };
+        // Every operation on this handle passes an `OVERLAPPED` that lives
+        // inside the front's header (see `op::OpCell`), as its port requires.
+        port.associate(self.raw())?;
         // Skip the port on immediate success — but not in message read mode:
         // whether an immediate ERROR_MORE_DATA (a warning) still queues a
         // packet then differs between Windows and Wine (tests/iocp_semantics.rs),
@@ -313,23 +396,27 @@ impl Shared {
 
     /// Starts the engine once bound (reads ahead), and reports the
     /// readiness, even unchanged, to a new registration.
-    pub(crate) fn start(self: &Arc<Self>) {
+    pub fn start(self: &Arc<Self>) {
         self.with(|e, k| e.register(k));
         let st = self.lock();
         publish(st.readiness.as_ref(), st.engine.readiness(), true);
     }
 
-    /// Binds the handle to a listener's `poll`, which dequeues its
+    /// Binds the handle to a listener's `port`, which dequeues its
     /// completions from then on, and starts the engine; `observer` hears of
-    /// every change until the pipe is [`accepted`](Shared::accepted).
-    pub(crate) fn drive(
+    /// every change until the pipe is [`accepted`](Shared::accepted);
+    /// `keep_alive` is held as long as the pipe.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`bind`](Shared::bind).
+    pub fn drive(
         self: &Arc<Self>,
-        binding: &mio::windows::Binding,
-        poll: &Poll,
+        port: &impl Port,
         observer: Observer,
         keep_alive: Arc<dyn Send + Sync>,
     ) -> io::Result<()> {
-        self.bind(binding, Token(0), poll)?;
+        self.bind(port)?;
         self.lock().driven = Some(Driven {
             observer: Some(observer),
             _keep_alive: keep_alive,
@@ -339,55 +426,54 @@ impl Shared {
     }
 
     /// The listener handed the pipe out: it stops observing it.
-    pub(crate) fn accepted(&self) {
+    pub fn accepted(&self) {
         if let Some(d) = self.lock().driven.as_mut() {
             d.observer = None;
         }
     }
 
     /// Whether the other end is known to have gone, with nothing left to read.
-    pub(crate) fn peer_gone(&self) -> bool {
+    pub fn peer_gone(&self) -> bool {
         self.lock().engine.at_end_of_file()
     }
 
     /// Whether the other end has gone with nothing left to read, asking
     /// the pipe when no read is in flight (see `Engine::peer_left`).
-    pub(crate) fn probe_gone(self: &Arc<Self>) -> bool {
+    pub fn probe_gone(self: &Arc<Self>) -> bool {
         self.with(|e, k| e.peer_left(k))
     }
 
     /// Reads ahead from now on, to notice the other end leaving.
-    pub(crate) fn watch(self: &Arc<Self>) {
+    pub fn watch(self: &Arc<Self>) {
         self.with(|e, k| e.watch(k));
     }
 
     /// Stops reading ahead after the next connect (an instance that will
     /// listen again for the listener).
-    pub(crate) fn quiet(self: &Arc<Self>) {
+    pub fn quiet(self: &Arc<Self>) {
         self.with(|e, _| e.quiet());
     }
 
-    /// Checks that `poll` is the Poll the handle is associated with (a
+    /// Checks that `port` is the port the handle is associated with (a
     /// handle cannot leave its completion port).
-    pub(crate) fn check_poll(
-        &self,
-        binding: &mio::windows::Binding,
-        poll: &Poll,
-    ) -> io::Result<()> {
+    ///
+    /// # Errors
+    ///
+    /// The error of [`Port::check`].
+    pub fn check_port(&self, port: &impl Port) -> io::Result<()> {
         if self.lock().driven.is_some() {
             return Ok(());
         }
-        // SAFETY: only checks that `poll` is the Poll registered before.
-        unsafe { binding.deregister_handle(&RawRef(self.raw), poll) }
+        port.check(self.raw())
     }
 
     /// Re-reports the current readiness (after `reregister`, whose interest may differ).
-    pub(crate) fn refresh(self: &Arc<Self>) {
+    pub fn refresh(self: &Arc<Self>) {
         self.with(|_, _| ());
     }
 
     /// Gives the handle up: every operation is cancelled, nothing is closed.
-    pub(crate) fn release(self: &Arc<Self>) -> RawHandle {
+    pub fn release(self: &Arc<Self>) -> RawHandle {
         let mut st = self.lock();
         let (engine, mut k, _) = self.split(&mut st);
         engine.release(&mut k);
@@ -397,38 +483,35 @@ impl Shared {
         }
     }
 
-    /// A one-line account of the state, for `Debug`.
-    pub(crate) fn describe(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+    /// A one-line account of the state, for a front pipe's `Debug`.
+    pub fn describe(&self, f: &mut fmt::DebugStruct<'_, '_>) {
         let st = self.lock();
         f.field("handle", &self.raw());
         f.field("engine", &st.engine);
     }
 }
 
-/// Sets the readiness; returns whether it changed. `force` sets it even
-/// unchanged, so that a new registration hears of it.
-fn publish(to: Option<&SetReadiness>, r: Readiness, force: bool) -> bool {
-    let Some(to) = to else { return false };
-    let mut ready = Ready::empty();
-    if r.readable {
-        ready |= Ready::readable();
+impl<F: Front> fmt::Debug for Shared<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Shared");
+        self.describe(&mut d);
+        d.finish()
     }
-    if r.writable {
-        ready |= Ready::writable();
-    }
-    let changed = to.readiness() != ready;
-    if changed || force {
-        // Fails only if the `Registration` is gone, with the pipe.
-        let _ = to.set_readiness(ready);
-    }
-    changed
 }
 
-/// A handle value for mio's `&dyn AsRawHandle` parameters.
-struct RawRef(usize);
-
-impl AsRawHandle for RawRef {
-    fn as_raw_handle(&self) -> RawHandle {
-        self.0 as RawHandle
+impl<F: Front> reaper::Lingering for Shared<F> {
+    fn visit(self: Arc<Self>, now: Instant) -> Visit {
+        Shared::visit(&self, now)
     }
+}
+
+/// Sets the readiness; returns whether it changed. `force` sets it even
+/// unchanged, so that a new registration hears of it.
+fn publish<S: Sink>(to: Option<&S>, r: Readiness, force: bool) -> bool {
+    let Some(to) = to else { return false };
+    let changed = to.readiness() != r;
+    if changed || force {
+        to.set_readiness(r);
+    }
+    changed
 }

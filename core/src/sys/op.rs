@@ -1,13 +1,13 @@
 //! One overlapped operation, owned through one type.
 //!
 //! Each operation is its own allocation, an [`OpCell`] behind an `Arc`:
-//! its `OVERLAPPED` (inside mio's header), its buffer, and the pipe it
-//! belongs to. While the kernel may still write it, the kernel holds one
+//! its `OVERLAPPED` (inside the front's header), its buffer, and the pipe
+//! it belongs to. While the kernel may still write it, the kernel holds one
 //! reference of its own, lent by [`Op::lend`] as the `OVERLAPPED` pointer
 //! and taken back by [`reclaim`] — the one place a raw pointer turns back
-//! into an `Arc`. Memory the kernel may write is therefore never freed
-//! early: if a completion is never dequeued (the `Poll` is gone), the cell
-//! leaks instead.
+//! into an `Arc`, reached from the front's port through [`complete`].
+//! Memory the kernel may write is therefore never freed early: if a
+//! completion is never dequeued (the port is gone), the cell leaks instead.
 //!
 //! Its buffer, though, need not leak with it. Once the kernel has finished
 //! an operation (the status in its `OVERLAPPED` is no longer
@@ -19,33 +19,35 @@
 //! itself — a small header — stays until the port hands it back, or leaks
 //! with a port that never will.
 
+use std::ffi::c_void;
 use std::fmt;
 use std::io;
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use mio::windows::Overlapped as Header;
 use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, ERROR_MORE_DATA, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Pipes::ConnectNamedPipe;
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
+use super::front::{Front, Instances, PipeSpec, Sink};
 use super::kernel::Shared;
 use crate::engine::table::OpKind;
 use crate::engine::{Outcome, Start};
 
 /// The allocation of one operation.
 ///
-/// `repr(C)` with `header` first: the kernel and mio know the operation
-/// only by the address of the `OVERLAPPED`, which is the address of
-/// `header` (mio's own layout contract: its `Overlapped` begins with the
-/// `OVERLAPPED`), and so of the cell.
+/// `repr(C)` with `header` first: the kernel and the front's port know the
+/// operation only by the address of the `OVERLAPPED`, which is the address
+/// of `header` (the front's contract, checked in [`Op::new`]: its header
+/// begins with the `OVERLAPPED`; mio's `Overlapped` does), and so of the
+/// cell.
 #[repr(C)]
-pub(crate) struct OpCell {
-    /// mio's header: the `OVERLAPPED`, then the callback mio runs when the
-    /// Poll dequeues it.
-    header: Header,
+pub(crate) struct OpCell<F: Front> {
+    /// The front's header: the `OVERLAPPED`, then what the port needs (mio:
+    /// the callback its Poll runs when it dequeues it).
+    header: F::Header,
     /// Which call this is.
     kind: OpKind,
     /// The data: written by the kernel (reads, into the spare capacity) or
@@ -55,57 +57,102 @@ pub(crate) struct OpCell {
     /// [`Op::free_buffer`].
     buf: Mutex<Vec<u8>>,
     /// The pipe, told of the outcome.
-    owner: Arc<Shared>,
+    owner: Arc<Shared<F>>,
 }
 
-const _: () = assert!(mem::offset_of!(OpCell, header) == 0);
+/// A front the layout check below is made with: its header is a bare
+/// `OVERLAPPED`, the smallest a front may have.
+struct Probe;
+
+// SAFETY: never used for an operation; only the layout of its cell is
+// looked at.
+unsafe impl Front for Probe {
+    type Header = OVERLAPPED;
+    type Sink = NoSink;
+    type Pipe = ();
+    type Listener = ();
+    fn header() -> OVERLAPPED {
+        OVERLAPPED::default()
+    }
+    fn overlapped(header: &OVERLAPPED) -> *mut c_void {
+        (header as *const OVERLAPPED).cast_mut().cast()
+    }
+    fn pipe(_: PipeSpec) {}
+    fn listen(_: Instances, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The readiness of nothing, for [`Probe`].
+struct NoSink;
+
+impl Sink for NoSink {
+    fn readiness(&self) -> crate::engine::Readiness {
+        crate::engine::Readiness::default()
+    }
+    fn set_readiness(&self, _: crate::engine::Readiness) {}
+}
+
+// `repr(C)` puts the header at offset 0 whatever the front; checked here
+// for one front, and at run time for each operation in `Op::new`.
+const _: () = assert!(mem::offset_of!(OpCell<Probe>, header) == 0);
 
 // SAFETY: `buf` is behind a lock; the header's `OVERLAPPED` is written only
 // by the kernel while the operation is in flight, and read (its status)
-// through atomics or after the kernel is done. Everything else is
-// immutable or thread-safe.
-unsafe impl Send for OpCell {}
+// through atomics or after the kernel is done; the rest of the header does
+// not change and may go to other threads (the `Front` contract).
+// Everything else is immutable or thread-safe.
+unsafe impl<F: Front> Send for OpCell<F> {}
 // SAFETY: as above.
-unsafe impl Sync for OpCell {}
+unsafe impl<F: Front> Sync for OpCell<F> {}
 
 /// The engine's handle on one operation. Equality is identity.
-#[derive(Clone)]
-pub(crate) struct Op(Arc<OpCell>);
+pub(crate) struct Op<F: Front>(Arc<OpCell<F>>);
+
+impl<F: Front> Clone for Op<F> {
+    fn clone(&self) -> Self {
+        Op(Arc::clone(&self.0))
+    }
+}
 
 /// A forgotten operation, held without keeping it alive (see `Shared`).
-#[derive(Clone, Debug)]
-pub(crate) struct WeakOp(Weak<OpCell>);
+pub(crate) struct WeakOp<F: Front>(Weak<OpCell<F>>);
 
-impl WeakOp {
+impl<F: Front> WeakOp<F> {
     /// The operation, unless its completion was handed back and dropped.
-    pub(crate) fn upgrade(&self) -> Option<Op> {
+    pub(crate) fn upgrade(&self) -> Option<Op<F>> {
         self.0.upgrade().map(Op)
     }
 }
 
-impl PartialEq for Op {
-    fn eq(&self, other: &Op) -> bool {
+impl<F: Front> PartialEq for Op<F> {
+    fn eq(&self, other: &Op<F>) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
-impl fmt::Debug for Op {
+impl<F: Front> fmt::Debug for Op<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Op({:?} at {:p})", self.0.kind, Arc::as_ptr(&self.0))
     }
 }
 
-/// What mio calls when its Poll dequeues one of our `OVERLAPPED`s.
-fn header() -> Header {
-    Header::new(|entry| {
-        // SAFETY: mio runs this callback only for an `OVERLAPPED` inside a
-        // header made here, that is, inside an `OpCell` whose operation was
-        // started with a lent reference; the Poll dequeues it exactly once.
-        let op = unsafe { reclaim(entry.lpOverlapped.cast()) };
-        let (buf, outcome) = op.finish(None);
-        let owner = Arc::clone(&op.0.owner);
-        owner.complete(&op, buf, outcome);
-    })
+/// For fronts: hands a completion dequeued from the front's port to its
+/// pipe's engine, which updates the pipe's readiness (and may start the
+/// next operation). This is how every completion reaches the core.
+///
+/// # Safety
+///
+/// `overlapped` must be the `OVERLAPPED` of an operation the core started
+/// for front `F` ([`Front::overlapped`] of a header the core made), as the
+/// port dequeued it; each completion is handed over exactly once.
+pub unsafe fn complete<F: Front>(overlapped: *mut c_void) {
+    // SAFETY: per the contract, a dequeued completion of an operation
+    // started with a lent reference, taken back this once.
+    let op = unsafe { reclaim::<F>(overlapped.cast()) };
+    let (buf, outcome) = op.finish(None);
+    let owner = Arc::clone(&op.0.owner);
+    owner.complete(&op, buf, outcome);
 }
 
 /// Takes back the reference [`Op::lend`] gave the kernel.
@@ -113,24 +160,32 @@ fn header() -> Header {
 /// # Safety
 /// `ov` must come from `Op::lend`, and be taken back once: from the
 /// dequeued completion, or after the starting call said none will come.
-unsafe fn reclaim(ov: *mut OVERLAPPED) -> Op {
+unsafe fn reclaim<F: Front>(ov: *mut OVERLAPPED) -> Op<F> {
     // SAFETY: per the contract, `ov` is `Arc::into_raw` of an `OpCell`
     // (the header, and so the `OVERLAPPED`, is at offset 0) not yet taken back.
-    Op(unsafe { Arc::from_raw(ov.cast::<OpCell>().cast_const()) })
+    Op(unsafe { Arc::from_raw(ov.cast::<OpCell<F>>().cast_const()) })
 }
 
-impl Op {
-    fn new(kind: OpKind, buf: Vec<u8>, owner: &Arc<Shared>) -> Op {
-        Op(Arc::new(OpCell {
-            header: header(),
+impl<F: Front> Op<F> {
+    fn new(kind: OpKind, buf: Vec<u8>, owner: &Arc<Shared<F>>) -> Op<F> {
+        let op = Op(Arc::new(OpCell {
+            header: F::header(),
             kind,
             buf: Mutex::new(buf),
             owner: Arc::clone(owner),
-        }))
+        }));
+        // The front's contract, which `reclaim` and `kernel_done` rely on:
+        // the `OVERLAPPED` is the header, and so the cell, itself.
+        assert!(
+            std::ptr::eq(op.overlapped().cast_const().cast(), Arc::as_ptr(&op.0))
+                && mem::size_of::<F::Header>() >= mem::size_of::<OVERLAPPED>(),
+            "a front's header must begin with its OVERLAPPED"
+        );
+        op
     }
 
     /// A handle on the operation that does not keep it alive.
-    pub(crate) fn downgrade(&self) -> WeakOp {
+    pub(crate) fn downgrade(&self) -> WeakOp<F> {
         WeakOp(Arc::downgrade(&self.0))
     }
 
@@ -163,7 +218,7 @@ impl Op {
 
     /// The `OVERLAPPED`, for calls that only name the operation (`CancelIoEx`).
     fn overlapped(&self) -> *mut OVERLAPPED {
-        self.0.header.as_mut_ptr().cast()
+        F::overlapped(&self.0.header).cast()
     }
 
     /// Lends the kernel a reference, as the `OVERLAPPED` pointer to pass to
@@ -183,7 +238,7 @@ impl Op {
         ok: bool,
         packet_on_success: bool,
         take: impl FnOnce(Option<Vec<u8>>) -> B,
-    ) -> Start<Op, B> {
+    ) -> Start<Op<F>, B> {
         let error = (!ok).then(io::Error::last_os_error);
         let pending = match error.as_ref().and_then(io::Error::raw_os_error) {
             None => packet_on_success,
@@ -200,7 +255,7 @@ impl Op {
         }
         // SAFETY: the call finished without pending, so no completion will be
         // queued: the kernel's reference is ours to take back, once.
-        drop(unsafe { reclaim(self.overlapped()) });
+        drop(unsafe { reclaim::<F>(self.overlapped()) });
         let (buf, outcome) = self.finish(error);
         Start::Done(take(buf), outcome)
     }
@@ -242,7 +297,11 @@ impl Op {
 }
 
 /// `ConnectNamedPipe`.
-pub(crate) fn start_connect(owner: &Arc<Shared>, h: HANDLE, skip: bool) -> Start<Op, ()> {
+pub(crate) fn start_connect<F: Front>(
+    owner: &Arc<Shared<F>>,
+    h: HANDLE,
+    skip: bool,
+) -> Start<Op<F>, ()> {
     let op = Op::new(OpKind::Connect, Vec::new(), owner);
     let ov = op.lend();
     // SAFETY: `h` is a live pipe handle; `ov` stays valid until the kernel's
@@ -252,12 +311,12 @@ pub(crate) fn start_connect(owner: &Arc<Shared>, h: HANDLE, skip: bool) -> Start
 }
 
 /// `ReadFile` into the spare capacity of `buf`.
-pub(crate) fn start_read(
-    owner: &Arc<Shared>,
+pub(crate) fn start_read<F: Front>(
+    owner: &Arc<Shared<F>>,
     h: HANDLE,
     skip: bool,
     buf: Vec<u8>,
-) -> Start<Op, Vec<u8>> {
+) -> Start<Op<F>, Vec<u8>> {
     let op = Op::new(OpKind::Read, buf, owner);
     let (ptr, len) = {
         let mut b = op.buf();
@@ -277,12 +336,12 @@ pub(crate) fn start_read(
 }
 
 /// `WriteFile` of all of `buf`.
-pub(crate) fn start_write(
-    owner: &Arc<Shared>,
+pub(crate) fn start_write<F: Front>(
+    owner: &Arc<Shared<F>>,
     h: HANDLE,
     skip: bool,
     buf: Vec<u8>,
-) -> Start<Op, Vec<u8>> {
+) -> Start<Op<F>, Vec<u8>> {
     let op = Op::new(OpKind::Write, buf, owner);
     let (ptr, len) = {
         let b = op.buf();
@@ -295,7 +354,7 @@ pub(crate) fn start_write(
 }
 
 /// `CancelIoEx` of one operation. Its completion still follows.
-pub(crate) fn cancel(h: HANDLE, op: &Op) {
+pub(crate) fn cancel<F: Front>(h: HANDLE, op: &Op<F>) {
     // SAFETY: `h` is a live handle; the `OVERLAPPED` is alive (the engine
     // holds `op`). Cancelling a finished operation is a harmless failure.
     unsafe { CancelIoEx(h, op.overlapped()) };

@@ -1,13 +1,11 @@
 //! The Win32 layer: every `unsafe` call of the crate lives below here.
 
 pub(crate) mod client;
+pub(crate) mod front;
 pub(crate) mod info;
-#[cfg(feature = "mio-06")]
 pub(crate) mod kernel;
-#[cfg(feature = "mio-06")]
 pub(crate) mod op;
 pub(crate) mod pipe;
-#[cfg(feature = "mio-06")]
 pub(crate) mod reaper;
 pub(crate) mod security;
 

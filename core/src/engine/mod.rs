@@ -128,13 +128,14 @@ pub(crate) trait Kernel {
     fn close(&mut self);
 }
 
-/// The readiness the engine reports to the event loop.
+/// The readiness the engine reports to the event loop (for fronts, which
+/// pass it on: a mio `Ready`, task wakers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Readiness {
+pub struct Readiness {
     /// A read, `recv_msg` or error report would not block.
-    pub(crate) readable: bool,
+    pub readable: bool,
     /// A write would be accepted, or a connect finished, or an error waits.
-    pub(crate) writable: bool,
+    pub writable: bool,
 }
 
 /// How this end of the pipe transfers data.

@@ -1,15 +1,8 @@
-//! Peer identity: what a pipe says about itself and the process at the other end.
+//! Peer identity: the `NamedPipe` methods over the core's queries.
 
 use std::io;
-use std::marker::PhantomData;
 
-use windows_sys::Win32::System::Pipes::{PIPE_SERVER_END, PIPE_TYPE_MESSAGE};
-
-use crate::sys::info::{self, Id};
-use crate::{NamedPipe, PipeMode};
-
-/// Which end of a pipe a handle is.
-///
+pub use named_pipes_core::ImpersonationGuard;
 /// ```
 /// use mio_named_pipes::{ClientOptions, PipeEnd, ServerOptions};
 ///
@@ -19,17 +12,7 @@ use crate::{NamedPipe, PipeMode};
 /// assert_eq!(server.info().unwrap().end, PipeEnd::Server);
 /// assert_eq!(client.info().unwrap().end, PipeEnd::Client);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PipeEnd {
-    /// The client end.
-    Client,
-    /// A server instance.
-    Server,
-}
-
-/// What `GetNamedPipeInfo` says about a pipe.
-///
+pub use named_pipes_core::PipeEnd;
 /// ```
 /// use mio_named_pipes::ServerOptions;
 ///
@@ -39,38 +22,9 @@ pub enum PipeEnd {
 /// assert_eq!(info.max_instances, Some(2));
 /// println!("buffers: {} in, {} out", info.in_buffer_size, info.out_buffer_size);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PipeInfo {
-    /// Byte or message type.
-    pub mode: PipeMode,
-    /// Which end this handle is.
-    pub end: PipeEnd,
-    /// The most instances of the name; `None` for no limit.
-    pub max_instances: Option<u32>,
-    /// The input buffer size, in bytes.
-    pub in_buffer_size: u32,
-    /// The output buffer size, in bytes.
-    pub out_buffer_size: u32,
-}
+pub use named_pipes_core::PipeInfo;
 
-/// The calling thread acts as the pipe's client until this guard is
-/// dropped, which reverts (`RevertToSelf`). Made by
-/// [`NamedPipe::impersonate_client`]. It is not `Send`: impersonation
-/// belongs to one thread.
-///
-/// See [`NamedPipe::impersonate_client`] for an example.
-#[derive(Debug)]
-pub struct ImpersonationGuard {
-    _not_send: PhantomData<*const ()>,
-}
-
-impl Drop for ImpersonationGuard {
-    fn drop(&mut self) {
-        // Reverting can only fail if the thread token is gone; nothing to do then.
-        let _ = info::revert();
-    }
-}
+use crate::named_pipe::NamedPipe;
 
 impl NamedPipe {
     /// The pipe's type, end, instance limit and buffer sizes.
@@ -91,23 +45,7 @@ impl NamedPipe {
     /// assert_eq!((info.mode, info.end, info.max_instances), (PipeMode::Message, PipeEnd::Server, Some(3)));
     /// ```
     pub fn info(&self) -> io::Result<PipeInfo> {
-        let (flags, out, inb, max) = info::info(self.shared().raw())?;
-        Ok(PipeInfo {
-            mode: if flags & PIPE_TYPE_MESSAGE != 0 {
-                PipeMode::Message
-            } else {
-                PipeMode::Byte
-            },
-            end: if flags & PIPE_SERVER_END != 0 {
-                PipeEnd::Server
-            } else {
-                PipeEnd::Client
-            },
-            // Windows reports PIPE_UNLIMITED_INSTANCES (255); Wine reports u32::MAX.
-            max_instances: (max != 255 && max != u32::MAX).then_some(max),
-            in_buffer_size: inb,
-            out_buffer_size: out,
-        })
+        self.shared().info()
     }
 
     /// The process id of the client (`GetNamedPipeClientProcessId`).
@@ -126,7 +64,7 @@ impl NamedPipe {
     /// # drop(client);
     /// ```
     pub fn client_process_id(&self) -> io::Result<u32> {
-        info::id(self.shared().raw(), Id::ClientProcess)
+        self.shared().client_process_id()
     }
 
     /// The process id of the server (`GetNamedPipeServerProcessId`).
@@ -145,7 +83,7 @@ impl NamedPipe {
     /// # drop(server);
     /// ```
     pub fn server_process_id(&self) -> io::Result<u32> {
-        info::id(self.shared().raw(), Id::ServerProcess)
+        self.shared().server_process_id()
     }
 
     /// The session id of the client (`GetNamedPipeClientSessionId`).
@@ -166,7 +104,7 @@ impl NamedPipe {
     /// }
     /// ```
     pub fn client_session_id(&self) -> io::Result<u32> {
-        info::id(self.shared().raw(), Id::ClientSession)
+        self.shared().client_session_id()
     }
 
     /// The session id of the server (`GetNamedPipeServerSessionId`).
@@ -185,7 +123,7 @@ impl NamedPipe {
     /// # drop(server);
     /// ```
     pub fn server_session_id(&self) -> io::Result<u32> {
-        info::id(self.shared().raw(), Id::ServerSession)
+        self.shared().server_session_id()
     }
 
     /// Makes the calling thread act as the client
@@ -227,9 +165,6 @@ impl NamedPipe {
     /// # }
     /// ```
     pub fn impersonate_client(&self) -> io::Result<ImpersonationGuard> {
-        info::impersonate(self.shared().raw())?;
-        Ok(ImpersonationGuard {
-            _not_send: PhantomData,
-        })
+        self.shared().impersonate_client()
     }
 }

@@ -1,9 +1,12 @@
-//! Builders for server instances and clients, with secure defaults.
+//! Builders for server instances and clients, with secure defaults. They
+//! live once, here, generic over the front whose pipes they make: a front
+//! names them for its users with its own type, as in
+//! `pub type ServerOptions = named_pipes_core::ServerOptions<Mio>;`.
 
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use std::os::windows::io::AsRawHandle;
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,18 +21,19 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
 
-use crate::engine::Limits;
+use crate::engine::{Framing, Limits};
+use crate::sys::front::{Front, Instances};
+use crate::sys::front::{PipeSpec, DEFAULT_LINGER};
 use crate::sys::{client, pipe, security};
-use crate::{NamedPipe, PipeListener};
 
 /// How a pipe frames data.
 ///
 /// ```
-/// use mio_named_pipes::{PipeMode, ServerOptions};
+/// use named_pipes_core::{Front, PipeMode, ServerOptions};
 ///
-/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-mode-{}", std::process::id());
-/// let server = ServerOptions::new().pipe_mode(PipeMode::Message).create(&name).unwrap();
-/// assert_eq!(server.info().unwrap().mode, PipeMode::Message);
+/// fn message_server<F: Front>(name: &str) -> std::io::Result<F::Pipe> {
+///     ServerOptions::<F>::new().pipe_mode(PipeMode::Message).create(name)
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -47,7 +51,7 @@ pub enum PipeMode {
 /// Allow only the owner and SYSTEM:
 ///
 /// ```
-/// use mio_named_pipes::SecurityDescriptor;
+/// use named_pipes_core::SecurityDescriptor;
 ///
 /// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;OW)(A;;GA;;;SY)").unwrap();
 /// # drop(sd);
@@ -63,7 +67,7 @@ impl SecurityDescriptor {
     /// `InvalidInput` with the string in the message when it is not valid SDDL.
     ///
     /// ```
-    /// use mio_named_pipes::SecurityDescriptor;
+    /// use named_pipes_core::SecurityDescriptor;
     ///
     /// let e = SecurityDescriptor::from_sddl("not sddl").unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
@@ -83,24 +87,25 @@ impl fmt::Debug for SecurityDescriptor {
 ///
 /// Defaults: duplex, byte mode, 64 KiB buffers each way, unlimited
 /// instances, remote clients rejected, not necessarily the first instance
-/// (a [`PipeListener`] always makes its first one so). Every instance is
-/// opened for overlapped I/O.
+/// (a listener always makes its first one so). Every instance is
+/// opened for overlapped I/O. `F` is the front whose pipes it makes
+/// ([`Front::Pipe`], [`Front::Listener`]).
 ///
 /// # Examples
 ///
 /// ```
-/// use mio_named_pipes::{PipeMode, ServerOptions};
-///
-/// let server = ServerOptions::new()
+/// use named_pipes_core::{Front, PipeMode, ServerOptions};
+/// # fn example<F: Front>() {
+/// let server = ServerOptions::<F>::new()
 ///     .pipe_mode(PipeMode::Message)
 ///     .first_pipe_instance(true)
 ///     .max_instances(8)
 ///     .create(format!(r"\\.\pipe\mio-named-pipes-doc-options-{}", std::process::id()))
 ///     .unwrap();
 /// # drop(server);
+/// # }
 /// ```
-#[derive(Clone, Debug)]
-pub struct ServerOptions {
+pub struct ServerOptions<F: Front> {
     mode: PipeMode,
     inbound: bool,
     outbound: bool,
@@ -113,20 +118,49 @@ pub struct ServerOptions {
     security: Option<SecurityDescriptor>,
     linger: Duration,
     limits: Limits,
+    front: PhantomData<fn() -> F>,
+}
+
+impl<F: Front> Clone for ServerOptions<F> {
+    fn clone(&self) -> Self {
+        ServerOptions {
+            security: self.security.clone(),
+            ..*self
+        }
+    }
+}
+
+impl<F: Front> fmt::Debug for ServerOptions<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("mode", &self.mode)
+            .field("inbound", &self.inbound)
+            .field("outbound", &self.outbound)
+            .field("first", &self.first)
+            .field("max_instances", &self.max_instances)
+            .field("in_buffer", &self.in_buffer)
+            .field("out_buffer", &self.out_buffer)
+            .field("reject_remote", &self.reject_remote)
+            .field("write_through", &self.write_through)
+            .field("security", &self.security)
+            .field("linger", &self.linger)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// `max_instances` value for no limit (`PIPE_UNLIMITED_INSTANCES`).
 ///
 /// ```
-/// use mio_named_pipes::{ServerOptions, UNLIMITED_INSTANCES};
-///
+/// use named_pipes_core::{Front, ServerOptions, UNLIMITED_INSTANCES};
+/// # fn example<F: Front>() {
 /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-unlimited-{}", std::process::id());
-/// let server = ServerOptions::new().max_instances(UNLIMITED_INSTANCES).create(&name).unwrap();
-/// assert_eq!(server.info().unwrap().max_instances, None);
+/// let server = ServerOptions::<F>::new().max_instances(UNLIMITED_INSTANCES).create(&name).unwrap();
+/// # }
 /// ```
 pub const UNLIMITED_INSTANCES: usize = usize::MAX;
 
-impl Default for ServerOptions {
+impl<F: Front> Default for ServerOptions<F> {
     fn default() -> Self {
         ServerOptions {
             mode: PipeMode::Byte,
@@ -139,23 +173,25 @@ impl Default for ServerOptions {
             reject_remote: true,
             write_through: false,
             security: None,
-            linger: crate::DEFAULT_LINGER,
+            linger: DEFAULT_LINGER,
             limits: Limits::default(),
+            front: PhantomData,
         }
     }
 }
 
-impl ServerOptions {
+impl<F: Front> ServerOptions<F> {
     /// The defaults.
     ///
     /// ```
-    /// use mio_named_pipes::ServerOptions;
-    ///
+    /// use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
     /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-server-new-{}", std::process::id());
-    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let server = ServerOptions::<F>::new().create(&name).unwrap();
     /// # drop(server);
+    /// # }
     /// ```
-    pub fn new() -> ServerOptions {
+    pub fn new() -> ServerOptions<F> {
         ServerOptions::default()
     }
 
@@ -163,8 +199,10 @@ impl ServerOptions {
     /// `PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE`.
     ///
     /// ```
-    /// # use mio_named_pipes::{PipeMode, ServerOptions};
-    /// ServerOptions::new().pipe_mode(PipeMode::Message);
+    /// # use named_pipes_core::{Front, PipeMode, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().pipe_mode(PipeMode::Message);
+    /// # }
     /// ```
     pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
         self.mode = mode;
@@ -174,8 +212,10 @@ impl ServerOptions {
     /// Whether data flows from client to server (`PIPE_ACCESS_INBOUND`).
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().access_inbound(false); // the server only writes
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().access_inbound(false); // the server only writes
+    /// # }
     /// ```
     pub fn access_inbound(&mut self, allowed: bool) -> &mut Self {
         self.inbound = allowed;
@@ -185,8 +225,10 @@ impl ServerOptions {
     /// Whether data flows from server to client (`PIPE_ACCESS_OUTBOUND`).
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().access_outbound(false); // the server only reads
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().access_outbound(false); // the server only reads
+    /// # }
     /// ```
     pub fn access_outbound(&mut self, allowed: bool) -> &mut Self {
         self.outbound = allowed;
@@ -198,8 +240,10 @@ impl ServerOptions {
     /// squatted the name.
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().first_pipe_instance(true);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().first_pipe_instance(true);
+    /// # }
     /// ```
     pub fn first_pipe_instance(&mut self, first: bool) -> &mut Self {
         self.first = first;
@@ -211,8 +255,10 @@ impl ServerOptions {
     /// makes `create` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().max_instances(4);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().max_instances(4);
+    /// # }
     /// ```
     pub fn max_instances(&mut self, n: usize) -> &mut Self {
         self.max_instances = n;
@@ -222,8 +268,10 @@ impl ServerOptions {
     /// Size the system reserves for the input buffer (`nInBufferSize`).
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().in_buffer_size(128 * 1024);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().in_buffer_size(128 * 1024);
+    /// # }
     /// ```
     pub fn in_buffer_size(&mut self, bytes: u32) -> &mut Self {
         self.in_buffer = bytes;
@@ -233,8 +281,10 @@ impl ServerOptions {
     /// Size the system reserves for the output buffer (`nOutBufferSize`).
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().out_buffer_size(128 * 1024);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().out_buffer_size(128 * 1024);
+    /// # }
     /// ```
     pub fn out_buffer_size(&mut self, bytes: u32) -> &mut Self {
         self.out_buffer = bytes;
@@ -245,8 +295,10 @@ impl ServerOptions {
     /// On by default: turn it off only for a service meant for the network.
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().reject_remote_clients(false);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().reject_remote_clients(false);
+    /// # }
     /// ```
     pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
         self.reject_remote = reject;
@@ -257,8 +309,10 @@ impl ServerOptions {
     /// machines, writes complete only once the data is on the network.
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().write_through(true);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().write_through(true);
+    /// # }
     /// ```
     pub fn write_through(&mut self, on: bool) -> &mut Self {
         self.write_through = on;
@@ -274,8 +328,10 @@ impl ServerOptions {
     /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().max_read(64 * 1024);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().max_read(64 * 1024);
+    /// # }
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
         self.limits.max_read = bytes;
@@ -291,8 +347,10 @@ impl ServerOptions {
     /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use mio_named_pipes::ServerOptions;
-    /// ServerOptions::new().write_queue(64 * 1024);
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().write_queue(64 * 1024);
+    /// # }
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
         self.limits.write_queue = bytes;
@@ -303,17 +361,19 @@ impl ServerOptions {
     /// default DACL of the creating process applies.
     ///
     /// ```
-    /// # use mio_named_pipes::{SecurityDescriptor, ServerOptions};
+    /// # use named_pipes_core::{Front, SecurityDescriptor, ServerOptions};
+    /// # fn example<F: Front>() {
     /// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;OW)").unwrap();
-    /// ServerOptions::new().security_descriptor(&sd);
+    /// ServerOptions::<F>::new().security_descriptor(&sd);
+    /// # }
     /// ```
     pub fn security_descriptor(&mut self, sd: &SecurityDescriptor) -> &mut Self {
         self.security = Some(sd.clone());
         self
     }
 
-    /// Creates a server instance of `addr`, waiting for a client: call
-    /// [`NamedPipe::connect`] once it is registered.
+    /// Creates a server instance of `addr`, waiting for a client: call the
+    /// pipe's `connect` once it is registered.
     ///
     /// # Errors
     ///
@@ -323,45 +383,38 @@ impl ServerOptions {
     /// `ERROR_PIPE_BUSY` when `max_instances` are open.
     ///
     /// ```
-    /// use mio_named_pipes::ServerOptions;
-    ///
-    /// let e = ServerOptions::new().max_instances(0).create(r"\\.\pipe\x").unwrap_err();
+    /// use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// let e = ServerOptions::<F>::new().max_instances(0).create(r"\\.\pipe\x").err().unwrap();
     /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// # }
     /// ```
-    pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
-        let limits = self.limits()?;
-        let handle = self.create_handle(addr.as_ref(), self.first)?;
-        let pipe = NamedPipe::from_owned_framed(handle, true, self.framing(), limits);
-        pipe.set_linger(self.linger);
-        Ok(pipe)
+    pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
+        Ok(F::pipe(self.spec(addr.as_ref(), self.first)?))
     }
 
     /// How long each pipe made with these options, once dropped, keeps
     /// delivering what `write` accepted before the drop (default
-    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s); then its pending
-    /// writes are cancelled and its handle closed. Not a Win32 flag; see
-    /// [`NamedPipe::set_linger`] for what the peer sees.
+    /// [`DEFAULT_LINGER`], 5 s); then its pending writes are cancelled and
+    /// its handle closed. Not a Win32 flag; the pipe's `set_linger` says
+    /// what the peer sees.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use mio_named_pipes::ServerOptions;
-    ///
+    /// use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
     /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-linger-{}", std::process::id());
-    /// let server = ServerOptions::new().linger(Duration::from_millis(500)).create(&name).unwrap();
-    /// assert_eq!(server.linger(), Duration::from_millis(500));
+    /// let server = ServerOptions::<F>::new().linger(Duration::from_millis(500)).create(&name).unwrap();
+    /// # }
     /// ```
     pub fn linger(&mut self, limit: Duration) -> &mut Self {
         self.linger = limit;
         self
     }
 
-    /// The linger limit pipes made with these options get.
-    pub(crate) fn linger_limit(&self) -> Duration {
-        self.linger
-    }
-
-    /// Creates a [`PipeListener`] on `addr` that keeps `pending` instances
-    /// listening at all times. Its first instance is always created with
+    /// Creates the front's listener on `addr` (`PipeListener` in
+    /// mio-named-pipes) that keeps `pending` instances listening at all
+    /// times. Its first instance is always created with
     /// `FILE_FLAG_FIRST_PIPE_INSTANCE`.
     ///
     /// # Errors
@@ -370,13 +423,14 @@ impl ServerOptions {
     /// errors of [`create`](ServerOptions::create) otherwise.
     ///
     /// ```
-    /// use mio_named_pipes::ServerOptions;
-    ///
+    /// use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
     /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-listen-{}", std::process::id());
-    /// let listener = ServerOptions::new().listen(&name, 8).unwrap();
+    /// let listener = ServerOptions::<F>::new().listen(&name, 8).unwrap();
     /// # drop(listener);
+    /// # }
     /// ```
-    pub fn listen<A: AsRef<OsStr>>(&self, addr: A, pending: usize) -> io::Result<PipeListener> {
+    pub fn listen<A: AsRef<OsStr>>(&self, addr: A, pending: usize) -> io::Result<F::Listener> {
         if pending == 0
             || (self.max_instances != UNLIMITED_INSTANCES && pending > self.max_instances)
         {
@@ -386,14 +440,30 @@ impl ServerOptions {
             )));
         }
         self.limits()?;
-        PipeListener::new(self.clone(), addr.as_ref(), pending)
+        let options = self.clone();
+        let instances = Instances::new(addr.as_ref(), move |addr, first| options.spec(addr, first));
+        F::listen(instances, pending)
+    }
+
+    /// A new instance of `addr` with these options, waiting for its client
+    /// (`first` overrides `first_pipe_instance`).
+    pub(crate) fn spec(&self, addr: &OsStr, first: bool) -> io::Result<PipeSpec> {
+        let limits = self.limits()?;
+        let handle = self.create_handle(addr, first)?;
+        Ok(PipeSpec {
+            handle,
+            listening: true,
+            framing: self.framing(),
+            limits,
+            linger: self.linger,
+        })
     }
 
     /// How instances made with these options frame data: both ways as
     /// their pipe mode says.
-    pub(crate) fn framing(&self) -> crate::engine::Framing {
+    fn framing(&self) -> Framing {
         let message = self.mode == PipeMode::Message;
-        crate::engine::Framing {
+        Framing {
             message_reads: message,
             message_writes: message,
         }
@@ -405,7 +475,7 @@ impl ServerOptions {
     }
 
     /// `CreateNamedPipeW` with these options (`first` overrides `first_pipe_instance`).
-    pub(crate) fn create_handle(
+    fn create_handle(
         &self,
         addr: &OsStr,
         first: bool,
@@ -461,11 +531,13 @@ fn invalid(msg: String) -> io::Error {
 }
 
 /// The default of `max_read` in [`ServerOptions`] and [`ClientOptions`],
-/// also the limit of pipes made by `NamedPipe::new` and `from_raw_handle`.
+/// also the limit of pipes a front makes without options (`NamedPipe::new`
+/// and `from_raw_handle` in mio-named-pipes).
 pub const DEFAULT_MAX_READ: usize = crate::engine::MAX_READ;
 
 /// The default of `write_queue` in [`ServerOptions`] and [`ClientOptions`],
-/// also the limit of pipes made by `NamedPipe::new` and `from_raw_handle`.
+/// also the limit of pipes a front makes without options (`NamedPipe::new`
+/// and `from_raw_handle` in mio-named-pipes).
 pub const DEFAULT_WRITE_QUEUE: usize = crate::engine::WRITE_QUEUE;
 
 /// The smallest `max_read` and `write_queue`.
@@ -486,23 +558,24 @@ fn check_limits(l: Limits) -> io::Result<Limits> {
 /// Defaults: read and write access, byte read mode, the server may
 /// identify the client but not act as it (`SECURITY_SQOS_PRESENT |
 /// SECURITY_IDENTIFICATION`), no waiting when every instance is busy.
+/// `F` is the front whose pipes it opens ([`Front::Pipe`]).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use mio_named_pipes::{ClientOptions, ServerOptions};
-///
+/// use named_pipes_core::{ClientOptions, Front, ServerOptions};
+/// # fn example<F: Front>() {
 /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-client-{}", std::process::id());
-/// let server = ServerOptions::new().create(&name).unwrap();
-/// let client = ClientOptions::new()
+/// let server = ServerOptions::<F>::new().create(&name).unwrap();
+/// let client = ClientOptions::<F>::new()
 ///     .busy_timeout(Some(Duration::from_secs(1)))
 ///     .open(&name)
 ///     .unwrap();
 /// # drop((server, client));
+/// # }
 /// ```
-#[derive(Clone, Debug)]
-pub struct ClientOptions {
+pub struct ClientOptions<F: Front> {
     read: bool,
     write: bool,
     mode: PipeMode,
@@ -510,9 +583,30 @@ pub struct ClientOptions {
     busy_timeout: Option<Duration>,
     linger: Duration,
     limits: Limits,
+    front: PhantomData<fn() -> F>,
 }
 
-impl Default for ClientOptions {
+impl<F: Front> Clone for ClientOptions<F> {
+    fn clone(&self) -> Self {
+        ClientOptions { ..*self }
+    }
+}
+
+impl<F: Front> fmt::Debug for ClientOptions<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("read", &self.read)
+            .field("write", &self.write)
+            .field("mode", &self.mode)
+            .field("security_qos", &self.security_qos)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("linger", &self.linger)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl<F: Front> Default for ClientOptions<F> {
     fn default() -> Self {
         ClientOptions {
             read: true,
@@ -520,32 +614,36 @@ impl Default for ClientOptions {
             mode: PipeMode::Byte,
             security_qos: SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
             busy_timeout: None,
-            linger: crate::DEFAULT_LINGER,
+            linger: DEFAULT_LINGER,
             limits: Limits::default(),
+            front: PhantomData,
         }
     }
 }
 
-impl ClientOptions {
+impl<F: Front> ClientOptions<F> {
     /// The defaults.
     ///
     /// ```
-    /// use mio_named_pipes::{ClientOptions, ServerOptions};
-    ///
+    /// use named_pipes_core::{ClientOptions, Front, ServerOptions};
+    /// # fn example<F: Front>() {
     /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-client-new-{}", std::process::id());
-    /// let server = ServerOptions::new().create(&name).unwrap();
-    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// let server = ServerOptions::<F>::new().create(&name).unwrap();
+    /// let client = ClientOptions::<F>::new().open(&name).unwrap();
     /// # drop((server, client));
+    /// # }
     /// ```
-    pub fn new() -> ClientOptions {
+    pub fn new() -> ClientOptions<F> {
         ClientOptions::default()
     }
 
     /// Open for reading (`GENERIC_READ`).
     ///
     /// ```
-    /// # use mio_named_pipes::ClientOptions;
-    /// ClientOptions::new().read(false); // write only
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().read(false); // write only
+    /// # }
     /// ```
     pub fn read(&mut self, allowed: bool) -> &mut Self {
         self.read = allowed;
@@ -555,8 +653,10 @@ impl ClientOptions {
     /// Open for writing (`GENERIC_WRITE`).
     ///
     /// ```
-    /// # use mio_named_pipes::ClientOptions;
-    /// ClientOptions::new().write(false); // read only
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().write(false); // read only
+    /// # }
     /// ```
     pub fn write(&mut self, allowed: bool) -> &mut Self {
         self.write = allowed;
@@ -568,8 +668,10 @@ impl ClientOptions {
     /// message-type server.
     ///
     /// ```
-    /// # use mio_named_pipes::{ClientOptions, PipeMode};
-    /// ClientOptions::new().pipe_mode(PipeMode::Message);
+    /// # use named_pipes_core::{ClientOptions, Front, PipeMode};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().pipe_mode(PipeMode::Message);
+    /// # }
     /// ```
     pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
         self.mode = mode;
@@ -583,10 +685,12 @@ impl ClientOptions {
     /// not act as it.
     ///
     /// ```
-    /// # use mio_named_pipes::ClientOptions;
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
     /// const SECURITY_SQOS_PRESENT: u32 = 0x0010_0000;
     /// const SECURITY_IMPERSONATION: u32 = 2 << 16;
-    /// ClientOptions::new().security_qos_flags(SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
+    /// ClientOptions::<F>::new().security_qos_flags(SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
+    /// # }
     /// ```
     pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
         self.security_qos = flags;
@@ -598,8 +702,10 @@ impl ClientOptions {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use mio_named_pipes::ClientOptions;
-    /// ClientOptions::new().busy_timeout(Some(Duration::from_millis(500)));
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().busy_timeout(Some(Duration::from_millis(500)));
+    /// # }
     /// ```
     pub fn busy_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.busy_timeout = timeout;
@@ -615,8 +721,10 @@ impl ClientOptions {
     /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use mio_named_pipes::ClientOptions;
-    /// ClientOptions::new().max_read(64 * 1024);
+    /// # use named_pipes_core::{Front, ClientOptions};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().max_read(64 * 1024);
+    /// # }
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
         self.limits.max_read = bytes;
@@ -632,8 +740,10 @@ impl ClientOptions {
     /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use mio_named_pipes::ClientOptions;
-    /// ClientOptions::new().write_queue(64 * 1024);
+    /// # use named_pipes_core::{Front, ClientOptions};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().write_queue(64 * 1024);
+    /// # }
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
         self.limits.write_queue = bytes;
@@ -651,12 +761,13 @@ impl ClientOptions {
     /// NUL in the name.
     ///
     /// ```
-    /// use mio_named_pipes::ClientOptions;
-    ///
-    /// let e = ClientOptions::new().open(r"\\.\pipe\mio-named-pipes-nobody-here").unwrap_err();
+    /// use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// let e = ClientOptions::<F>::new().open(r"\\.\pipe\mio-named-pipes-nobody-here").err().unwrap();
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// # }
     /// ```
-    pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<NamedPipe> {
+    pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
         let limits = check_limits(self.limits)?;
         let params = client::ClientParams {
             // Setting the read mode needs FILE_WRITE_ATTRIBUTES, part of GENERIC_WRITE.
@@ -675,21 +786,23 @@ impl ClientOptions {
             busy_timeout: self.busy_timeout,
         };
         let handle = client::open(addr.as_ref(), &params)?;
-        let framing = pipe::framing(handle.as_raw_handle().cast());
-        let pipe = NamedPipe::from_owned_framed(handle, false, framing, limits);
-        pipe.set_linger(self.linger);
-        Ok(pipe)
+        let mut spec = PipeSpec::queried(handle, false);
+        spec.limits = limits;
+        spec.linger = self.linger;
+        Ok(F::pipe(spec))
     }
 
     /// How long the client, once dropped, keeps delivering what `write`
     /// accepted before the drop (default
-    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s); then its pending
-    /// writes are cancelled and its handle closed. Not a Win32 flag; see
-    /// [`NamedPipe::set_linger`] for what the server sees.
+    /// [`DEFAULT_LINGER`], 5 s); then its pending writes are cancelled and
+    /// its handle closed. Not a Win32 flag; the pipe's `set_linger` says
+    /// what the server sees.
     ///
     /// ```
-    /// # use mio_named_pipes::ClientOptions;
-    /// ClientOptions::new().linger(std::time::Duration::ZERO); // no linger at all
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().linger(std::time::Duration::ZERO); // no linger at all
+    /// # }
     /// ```
     pub fn linger(&mut self, limit: Duration) -> &mut Self {
         self.linger = limit;

@@ -1,10 +1,11 @@
-//! The `PipeListener`'s decisions, in plain Rust: which instances listen
-//! again, how many to create, which one to hand out, and whether the
-//! listener is readable. Built on Windows, and natively for its tests.
+//! For fronts' listeners (`PipeListener` in mio-named-pipes): their
+//! decisions, in plain Rust — which instances listen again, how many to
+//! create, which one to hand out, and whether the listener is readable.
+//! Built on Windows, and natively for its tests.
 
 /// What the listener knows of one of its instances.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Slot {
+pub enum Slot {
     /// Waiting for a client (a connect in flight).
     Listening,
     /// A client is connected and the pipe was not handed out yet.
@@ -16,24 +17,24 @@ pub(crate) enum Slot {
 
 /// What to do with the instances, as decided by [`plan`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// Instances to disconnect and make listen again.
-    pub(crate) relisten: Vec<usize>,
+    pub relisten: Vec<usize>,
     /// How many new instances to create — before handing one out.
-    pub(crate) create: usize,
+    pub create: usize,
     /// The instance to hand out, when taking one.
-    pub(crate) take: Option<usize>,
+    pub take: Option<usize>,
     /// Whether a connected instance is left waiting for `accept`.
-    pub(crate) ready: bool,
+    pub ready: bool,
     /// How many connected instances are left waiting.
-    pub(crate) waiting: usize,
+    pub waiting: usize,
     /// Fewer than `pending` instances will be listening and there is no
     /// room for more: the connected instances left waiting must read ahead,
     /// so that a client leaving frees its instance without an `accept`.
     /// Otherwise they do not read (a read and its cancel per connection are
     /// most of what a connection costs), and `accept` asks each candidate
     /// whether its client is still there.
-    pub(crate) watch: bool,
+    pub watch: bool,
 }
 
 /// Decides, from the instances' states, what the listener does. `pending`
@@ -42,7 +43,7 @@ pub(crate) struct Plan {
 /// flood of clients that are never accepted cannot make the listener create
 /// instances without end. `taking`: `accept` wants an instance to hand out
 /// (the oldest connected one).
-pub(crate) fn plan(slots: &[Slot], pending: usize, taking: bool) -> Plan {
+pub fn plan(slots: &[Slot], pending: usize, taking: bool) -> Plan {
     let relisten: Vec<usize> = indices(slots, Slot::Gone).collect();
     let take = if taking {
         indices(slots, Slot::Connected).next()

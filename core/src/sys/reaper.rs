@@ -4,17 +4,22 @@
 //!
 //! A dropped pipe whose writes are still being delivered, or whose
 //! cancelled operations the kernel has not finished, is handed over here
-//! with the time to look at it again. No Poll is needed for that: the Poll
-//! may be gone, or never turned again. The thread sleeps until the earliest
-//! of those times (no timer per pipe, no busy loop); a pipe whose
-//! operations the kernel has not finished is looked at again after a delay
-//! that doubles up to a second.
+//! with the time to look at it again. No port is needed for that: the
+//! front's port (a mio Poll) may be gone, or never turned again. The thread
+//! sleeps until the earliest of those times (no timer per pipe, no busy
+//! loop); a pipe whose operations the kernel has not finished is looked at
+//! again after a delay that doubles up to a second.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::kernel::Shared;
+/// A dropped pipe, whatever its front.
+pub(crate) trait Lingering: Send + Sync {
+    /// Looks at the dropped pipe: ends its linger once past the deadline,
+    /// frees what the kernel finished. Says when to look again.
+    fn visit(self: Arc<Self>, now: Instant) -> Visit;
+}
 
 /// When to look at a dropped pipe again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +37,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 const LAST_RETRY: Duration = Duration::from_secs(1);
 
 struct Entry {
-    pipe: Arc<Shared>,
+    pipe: Arc<dyn Lingering>,
     at: Instant,
     retry: Duration,
 }
@@ -54,7 +59,7 @@ fn lock() -> MutexGuard<'static, Reaper> {
 }
 
 /// Hands a dropped pipe over, to be looked at at `at`.
-pub(crate) fn hand_over(pipe: Arc<Shared>, at: Instant) {
+pub(crate) fn hand_over(pipe: Arc<dyn Lingering>, at: Instant) {
     let mut r = lock();
     r.entries.push(Entry {
         pipe,
@@ -104,7 +109,7 @@ fn run() {
         let now = Instant::now();
         let mut again = Vec::new();
         for mut e in due {
-            match e.pipe.visit(now) {
+            match Arc::clone(&e.pipe).visit(now) {
                 Visit::Done => drop(e),
                 Visit::At(t) if t > now => {
                     e.at = t;

@@ -1,0 +1,188 @@
+//! The seam between the core and its fronts (published in
+//! [`crate::front`]): the traits a front implements, the handles its pipes
+//! and its listener's instances are made of, and the default linger. No
+//! `unsafe` block here; `Front` states the contract of the `OVERLAPPED`
+//! header that the rest of `sys` relies on.
+
+use std::ffi::{c_void, OsStr, OsString};
+use std::fmt;
+use std::io;
+use std::os::windows::io::{AsRawHandle, OwnedHandle, RawHandle};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::pipe;
+use crate::engine::{Framing, Limits, Readiness};
+
+/// How long a dropped pipe keeps delivering what `write` accepted before
+/// the drop, unless set otherwise (the pipe's `set_linger`,
+/// [`ServerOptions::linger`](crate::ServerOptions::linger),
+/// [`ClientOptions::linger`](crate::ClientOptions::linger)): 5 seconds.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+
+/// A handle on its way to become a front's pipe: the handle, whether it is
+/// a server instance still waiting for its client, how it frames data, its
+/// buffer limits and its linger limit. Made by the options, and for fronts by
+/// [`PipeSpec::default_server`] and [`PipeSpec::adopt`]; a front turns it
+/// into its pipe with [`Shared::new`](crate::front::Shared::new).
+#[derive(Debug)]
+pub struct PipeSpec {
+    pub(crate) handle: OwnedHandle,
+    pub(crate) listening: bool,
+    pub(crate) framing: Framing,
+    pub(crate) limits: Limits,
+    pub(crate) linger: Duration,
+}
+
+impl PipeSpec {
+    /// A handle whose framing is read from the handle itself, with the
+    /// default buffer limits and linger: a server instance still `listening` for its client,
+    /// or a connected end.
+    pub(crate) fn queried(handle: OwnedHandle, listening: bool) -> PipeSpec {
+        let framing = pipe::framing(handle.as_raw_handle());
+        PipeSpec {
+            handle,
+            listening,
+            framing,
+            limits: Limits::default(),
+            linger: DEFAULT_LINGER,
+        }
+    }
+
+    /// For fronts: a new server instance of `addr` as a front's plain
+    /// constructor makes it — duplex, byte mode, overlapped, 64 KiB buffers
+    /// each way, unlimited instances, the first instance of its name
+    /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), remote clients rejected
+    /// (`PIPE_REJECT_REMOTE_CLIENTS`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error: `PermissionDenied` if an instance of that name exists
+    /// already, `InvalidInput` if the name holds a NUL.
+    pub fn default_server(addr: &OsStr) -> io::Result<PipeSpec> {
+        let handle = pipe::create_server(addr, &pipe::ServerParams::default_server())?;
+        Ok(PipeSpec::queried(handle, true))
+    }
+
+    /// For fronts: a pipe handle opened for overlapped I/O, adopted as a
+    /// connected end (a server instance made elsewhere connects either
+    /// way); byte or message mode is read from the handle.
+    pub fn adopt(handle: OwnedHandle) -> PipeSpec {
+        PipeSpec::queried(handle, false)
+    }
+}
+
+/// One front: the types a front makes of the core's pipes, and how the
+/// core's operations meet the front's completion port.
+///
+/// # Safety
+///
+/// [`Front::Header`] must begin with the `OVERLAPPED` the kernel writes:
+/// [`Front::overlapped`] returns the header's own address (the core checks
+/// this for every operation and panics otherwise). The header may be sent
+/// to and shared with other threads: nothing in it but its `OVERLAPPED`
+/// changes while the operation is in flight, and only the kernel writes
+/// that.
+pub unsafe trait Front: Sized + 'static {
+    /// What each operation's allocation starts with.
+    type Header: 'static;
+    /// Where a pipe's readiness goes.
+    type Sink: Sink;
+    /// The front's pipe, made by
+    /// [`ServerOptions::create`](crate::ServerOptions::create) and
+    /// [`ClientOptions::open`](crate::ClientOptions::open).
+    type Pipe;
+    /// The front's listener, made by
+    /// [`ServerOptions::listen`](crate::ServerOptions::listen).
+    type Listener;
+
+    /// A new header, for one operation.
+    fn header() -> Self::Header;
+    /// The `OVERLAPPED` inside `header`, as the pointer the kernel gets.
+    fn overlapped(header: &Self::Header) -> *mut c_void;
+    /// Makes the front's pipe of a handle (see [`PipeSpec`]), with
+    /// [`Shared::new`](crate::front::Shared::new).
+    fn pipe(spec: PipeSpec) -> Self::Pipe;
+    /// Makes the front's listener, which keeps `pending` of `instances`
+    /// listening (`pending` is 1 or more, within the instance limit; the
+    /// options were checked).
+    ///
+    /// # Errors
+    ///
+    /// The errors of creating the first instance.
+    fn listen(instances: Instances, pending: usize) -> io::Result<Self::Listener>;
+}
+
+/// Where a pipe's readiness goes. Called under the pipe's lock: it must
+/// not call back into the pipe.
+pub trait Sink: Send + 'static {
+    /// The readiness last set.
+    fn readiness(&self) -> Readiness;
+    /// Sets the readiness (also unchanged, for a new registration).
+    fn set_readiness(&self, ready: Readiness);
+}
+
+/// How a front ties a pipe handle to its completion port.
+pub trait Port {
+    /// Associates `handle` with the port, once for the handle's life; every
+    /// operation the core starts on it carries the front's header.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the association.
+    fn associate(&self, handle: RawHandle) -> io::Result<()>;
+    /// Checks that `handle`, associated before, is associated with this port.
+    ///
+    /// # Errors
+    ///
+    /// An error saying the handle belongs to another port.
+    fn check(&self, handle: RawHandle) -> io::Result<()>;
+}
+
+/// For fronts' listeners: the server instances of one name, made with
+/// one set of options (from [`ServerOptions::listen`](crate::ServerOptions::listen)).
+#[derive(Clone)]
+pub struct Instances {
+    addr: OsString,
+    make: Arc<MakeInstance>,
+}
+
+/// Creates an instance of a name; `true` for the first one.
+type MakeInstance = dyn Fn(&OsStr, bool) -> io::Result<PipeSpec> + Send + Sync;
+
+impl Instances {
+    /// The instances of `addr` that `make` creates.
+    pub(crate) fn new(
+        addr: &OsStr,
+        make: impl Fn(&OsStr, bool) -> io::Result<PipeSpec> + Send + Sync + 'static,
+    ) -> Instances {
+        Instances {
+            addr: addr.to_owned(),
+            make: Arc::new(make),
+        }
+    }
+
+    /// The pipe's name.
+    pub fn addr(&self) -> &OsStr {
+        &self.addr
+    }
+
+    /// A new server instance, waiting for its client; `first` adds
+    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`. Make the front's pipe of it with
+    /// [`Front::pipe`].
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`ServerOptions::create`](crate::ServerOptions::create).
+    pub fn create(&self, first: bool) -> io::Result<PipeSpec> {
+        (self.make)(&self.addr, first)
+    }
+}
+
+impl fmt::Debug for Instances {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instances")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}

@@ -22,6 +22,15 @@ impl Handles {
         self.by_type.values().sum()
     }
 
+    /// The types of which there are more than `before`, and how many more.
+    /// Fewer is no leak: a handle that was being closed when `before` was
+    /// taken (one whose type could not even be named then) may be gone.
+    pub fn grew(&self, before: &Handles) -> BTreeMap<String, isize> {
+        let mut g = self.growth(before);
+        g.retain(|_, d| *d > 0);
+        g
+    }
+
     /// The types whose count differs from `before`, with the change.
     pub fn growth(&self, before: &Handles) -> BTreeMap<String, isize> {
         let mut out = BTreeMap::new();

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::windows::io::AsHandle;
+use std::os::windows::io::{AsHandle, BorrowedHandle};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -263,20 +263,19 @@ impl Accepting {
 /// `io::stdin()` would ask, at every read, whether it is a console (a
 /// kernel transition each time); a relay reads bytes, console or not.
 fn stdin_file() -> Result<File, Failure> {
-    io::stdin()
-        .as_handle()
-        .try_clone_to_owned()
-        .map(File::from)
-        .map_err(|e| fail(FAILED, format!("cannot use stdin: {e}")))
+    own(io::stdin().as_handle(), "stdin")
 }
 
 /// This process's stdout as a plain file handle of its own (see [`stdin_file`]).
 fn stdout_file() -> Result<File, Failure> {
-    io::stdout()
-        .as_handle()
-        .try_clone_to_owned()
+    own(io::stdout().as_handle(), "stdout")
+}
+
+/// A handle of our own on a standard stream.
+fn own(h: BorrowedHandle<'_>, what: &str) -> Result<File, Failure> {
+    h.try_clone_to_owned()
         .map(File::from)
-        .map_err(|e| fail(FAILED, format!("cannot use stdout: {e}")))
+        .map_err(|e| fail(FAILED, format!("cannot use {what}: {e}")))
 }
 
 /// A client relayed to a new child process's stdin and stdout.

@@ -72,7 +72,7 @@ pub(crate) fn hand_over(pipe: Arc<dyn Lingering>, at: Instant) {
     }
     r.running = true;
     let spawned = thread::Builder::new()
-        .name("mio-named-pipes reaper".into())
+        .name("named-pipes linger reaper".into())
         .spawn(run);
     if spawned.is_err() {
         // No thread now: the next hand-over tries again.

@@ -712,6 +712,13 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
+    /// Whether `open` may wait while every instance is busy: a
+    /// [`busy_timeout`](ClientOptions::busy_timeout) above zero is set (an
+    /// async front waits on a thread of its own then).
+    pub fn waits_when_busy(&self) -> bool {
+        self.busy_timeout.is_some_and(|t| !t.is_zero())
+    }
+
     /// The largest read this crate issues on a byte-mode pipe, in bytes
     /// (default `DEFAULT_MAX_READ`). Sets no Win32 flag: it bounds the crate's
     /// own read buffer. Reads start at 4 KiB and grow towards this size while

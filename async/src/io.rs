@@ -23,67 +23,36 @@ mod tokio_io {
         }
     }
 
-    impl AsyncRead for NamedPipe {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            read(&self, cx, buf)
-        }
+    /// The same impls for the pipe and for a shared reference to it.
+    macro_rules! impls {
+        ($($t:ty),*) => {$(
+            impl AsyncRead for $t {
+                fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                    read(&self, cx, buf)
+                }
+            }
+
+            impl AsyncWrite for $t {
+                fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_write(&self, cx, buf)
+                }
+
+                /// Ready once every accepted byte was handed to the kernel
+                /// (see [`NamedPipe::poll_flush`]).
+                fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_flush(&self, cx)
+                }
+
+                /// Flushes, then refuses later writes; the peer sees no end
+                /// of file (see [`NamedPipe::poll_shutdown`]).
+                fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_shutdown(&self, cx)
+                }
+            }
+        )*};
     }
 
-    impl AsyncRead for &NamedPipe {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            read(&self, cx, buf)
-        }
-    }
-
-    impl AsyncWrite for NamedPipe {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            NamedPipe::poll_write(&self, cx, buf)
-        }
-
-        /// Ready once every accepted byte was handed to the kernel (see
-        /// [`NamedPipe::poll_flush`]).
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_flush(&self, cx)
-        }
-
-        /// Flushes, then refuses later writes; the peer sees no end of file
-        /// (see [`NamedPipe::poll_shutdown`]).
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_shutdown(&self, cx)
-        }
-    }
-
-    impl AsyncWrite for &NamedPipe {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            NamedPipe::poll_write(&self, cx, buf)
-        }
-
-        /// As for `NamedPipe`.
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_flush(&self, cx)
-        }
-
-        /// As for `NamedPipe`.
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_shutdown(&self, cx)
-        }
-    }
+    impls!(NamedPipe, &NamedPipe);
 }
 
 #[cfg(feature = "futures-io")]
@@ -96,65 +65,34 @@ mod futures_io_impl {
 
     use crate::NamedPipe;
 
-    impl AsyncRead for NamedPipe {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut [u8],
-        ) -> Poll<io::Result<usize>> {
-            NamedPipe::poll_read(&self, cx, buf)
-        }
+    /// The same impls for the pipe and for a shared reference to it.
+    macro_rules! impls {
+        ($($t:ty),*) => {$(
+            impl AsyncRead for $t {
+                fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_read(&self, cx, buf)
+                }
+            }
+
+            impl AsyncWrite for $t {
+                fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_write(&self, cx, buf)
+                }
+
+                /// Ready once every accepted byte was handed to the kernel
+                /// (see [`NamedPipe::poll_flush`]).
+                fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_flush(&self, cx)
+                }
+
+                /// Flushes, then refuses later writes; the peer sees no end
+                /// of file (see [`NamedPipe::poll_shutdown`]).
+                fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_shutdown(&self, cx)
+                }
+            }
+        )*};
     }
 
-    impl AsyncRead for &NamedPipe {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut [u8],
-        ) -> Poll<io::Result<usize>> {
-            NamedPipe::poll_read(&self, cx, buf)
-        }
-    }
-
-    impl AsyncWrite for NamedPipe {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            NamedPipe::poll_write(&self, cx, buf)
-        }
-
-        /// Ready once every accepted byte was handed to the kernel (see
-        /// [`NamedPipe::poll_flush`]).
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_flush(&self, cx)
-        }
-
-        /// Flushes, then refuses later writes; the peer sees no end of file
-        /// (see [`NamedPipe::poll_shutdown`]).
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_shutdown(&self, cx)
-        }
-    }
-
-    impl AsyncWrite for &NamedPipe {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            NamedPipe::poll_write(&self, cx, buf)
-        }
-
-        /// As for `NamedPipe`.
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_flush(&self, cx)
-        }
-
-        /// As for `NamedPipe`.
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            NamedPipe::poll_shutdown(&self, cx)
-        }
-    }
+    impls!(NamedPipe, &NamedPipe);
 }

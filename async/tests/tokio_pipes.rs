@@ -23,6 +23,24 @@ async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     }
 }
 
+/// Writes `data` on `from` and checks that `to` reads exactly that.
+async fn pass(from: &NamedPipe, to: &NamedPipe, data: &[u8]) {
+    let mut w = from;
+    w.write_all(data).await.unwrap();
+    let mut got = vec![0u8; data.len()];
+    let mut r = to;
+    within("read", r.read_exact(&mut got)).await.unwrap();
+    assert_eq!(got, data);
+}
+
+/// The first server instance of a new name.
+fn first_instance(name: &str) -> NamedPipe {
+    ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(name)
+        .unwrap()
+}
+
 /// Whether `f` is still pending after `d` (it is dropped then).
 async fn still_pending<T>(d: Duration, f: impl Future<Output = T>) -> bool {
     timeout(d, f).await.is_err()
@@ -32,18 +50,8 @@ async fn still_pending<T>(d: Duration, f: impl Future<Output = T>) -> bool {
 async fn round_trip_current_thread() {
     let (server, client) = pair(PipeMode::Byte);
     within("connect", server.connect()).await.unwrap();
-    (&client).write_all(b"ping").await.unwrap();
-    let mut buf = [0u8; 4];
-    within("server read", (&server).read_exact(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(&buf, b"ping");
-    (&server).write_all(b"pong!").await.unwrap();
-    let mut buf = [0u8; 5];
-    within("client read", (&client).read_exact(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(&buf, b"pong!");
+    pass(&client, &server, b"ping").await;
+    pass(&server, &client, b"pong!").await;
     // The client leaves: the server reads end of file.
     drop(client);
     let mut rest = Vec::new();
@@ -77,28 +85,17 @@ async fn round_trip_multi_thread_owned_types() {
 #[tokio::test(flavor = "current_thread")]
 async fn server_waits_for_a_client_that_comes_later() {
     let name = name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .create(&name)
-        .unwrap();
+    let server = first_instance(&name);
     assert!(still_pending(Duration::from_millis(200), server.connect()).await);
     let client = ClientOptions::new().open(&name).unwrap();
     within("connect", server.connect()).await.unwrap();
-    (&client).write_all(b"late").await.unwrap();
-    let mut buf = [0u8; 4];
-    within("read", (&server).read_exact(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(&buf, b"late");
+    pass(&client, &server, b"late").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn reconnect_without_stale_data() {
     let name = name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .create(&name)
-        .unwrap();
+    let server = first_instance(&name);
     let first = ClientOptions::new().open(&name).unwrap();
     within("connect", server.connect()).await.unwrap();
     // Data each way that nobody reads.
@@ -284,12 +281,7 @@ async fn dropping_pipes_with_io_pending() {
     // The driver still serves new pipes.
     let (server, client) = pair(PipeMode::Byte);
     within("connect", server.connect()).await.unwrap();
-    (&client).write_all(b"still fine").await.unwrap();
-    let mut buf = [0u8; 10];
-    within("read", (&server).read_exact(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(&buf, b"still fine");
+    pass(&client, &server, b"still fine").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -343,12 +335,7 @@ async fn flush_then_shutdown() {
     let mut one = [0u8; 1];
     assert!(still_pending(Duration::from_millis(200), (&client).read(&mut one)).await);
     // Reading goes on both ways.
-    (&client).write_all(b"still reading").await.unwrap();
-    let mut got = [0u8; 13];
-    within("read after shutdown", (&server).read_exact(&mut got))
-        .await
-        .unwrap();
-    assert_eq!(&got, b"still reading");
+    pass(&client, &server, b"still reading").await;
     // Only the drop ends the connection.
     drop(server);
     let n = within("end of file", (&client).read(&mut one))
@@ -360,10 +347,7 @@ async fn flush_then_shutdown() {
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_lasts_until_the_next_connect() {
     let name = name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .create(&name)
-        .unwrap();
+    let server = first_instance(&name);
     let first = ClientOptions::new().open(&name).unwrap();
     within("connect", server.connect()).await.unwrap();
     (&server).shutdown().await.unwrap();
@@ -376,12 +360,7 @@ async fn shutdown_lasts_until_the_next_connect() {
     assert!(still_pending(Duration::from_millis(50), server.connect()).await);
     let second = ClientOptions::new().open(&name).unwrap();
     within("reconnect", server.connect()).await.unwrap();
-    (&server).write_all(b"again").await.unwrap();
-    let mut buf = [0u8; 5];
-    within("read", (&second).read_exact(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(&buf, b"again");
+    pass(&server, &second, b"again").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -497,12 +476,7 @@ fn runtime_shut_down_mid_transfer() {
     rt.block_on(async {
         let (server, client) = pair(PipeMode::Byte);
         within("connect", server.connect()).await.unwrap();
-        (&client).write_all(b"new runtime").await.unwrap();
-        let mut buf = [0u8; 11];
-        within("read", (&server).read_exact(&mut buf))
-            .await
-            .unwrap();
-        assert_eq!(&buf, b"new runtime");
+        pass(&client, &server, b"new runtime").await;
     });
 }
 
@@ -540,12 +514,7 @@ async fn open_waits_for_a_busy_pipe_without_blocking_the_thread() {
     let (second, ticks) = within("open", async { tokio::join!(opening, free_later) }).await;
     assert_eq!(ticks, 5);
     let second = second.unwrap();
-    (&second).write_all(b"got in").await.unwrap();
-    let mut buf = [0u8; 6];
-    within("read", (&server).read_exact(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(&buf, b"got in");
+    pass(&second, &server, b"got in").await;
     // A timeout that passes ends in `TimedOut`.
     options.busy_timeout(Some(Duration::from_millis(200)));
     let e = within("timeout", NamedPipe::open(&options, &name))

@@ -6,20 +6,17 @@
 #[cfg(windows)]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    use async_named_pipes::{ClientOptions, ServerOptions};
+    use async_named_pipes::{ClientOptions, PipeListener};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let name = format!(r"\\.\pipe\async-named-pipes-echo-{}", std::process::id());
 
-    // The server: one instance per client; a new one listens before the
-    // connected one is handed to its task.
-    let mut next = ServerOptions::new()
-        .first_pipe_instance(true)
-        .create(&name)?;
+    // The server: a listener keeps instances listening; each connected pipe
+    // gets a task of its own.
+    let listener = PipeListener::bind(&name)?;
     let server = tokio::spawn(async move {
         for _ in 0..2 {
-            next.connect().await?;
-            let mut pipe = std::mem::replace(&mut next, ServerOptions::new().create(&name)?);
+            let mut pipe = listener.accept().await?;
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 loop {
@@ -38,7 +35,6 @@ async fn main() -> std::io::Result<()> {
     });
 
     // Two clients.
-    let name = format!(r"\\.\pipe\async-named-pipes-echo-{}", std::process::id());
     for text in ["hello", "world"] {
         let mut client = ClientOptions::new().open(&name)?;
         client.write_all(text.as_bytes()).await?;

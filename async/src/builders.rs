@@ -10,9 +10,8 @@ use crate::front::AsyncFront;
 /// instances, remote clients rejected, not necessarily the first instance.
 /// Every instance is opened for overlapped I/O. Await
 /// [`NamedPipe::connect`] on the instance [`create`](named_pipes_core::ServerOptions::create)
-/// returns. This crate has no listener yet:
-/// [`listen`](named_pipes_core::ServerOptions::listen) fails with
-/// `Unsupported`.
+/// returns. [`listen`](named_pipes_core::ServerOptions::listen) returns a
+/// [`PipeListener`](crate::PipeListener).
 ///
 /// # Examples
 ///

@@ -20,10 +20,11 @@ use std::task::Waker;
 use named_pipes_core::front::{BareHeader, Driver, Instances, PipeSpec, Readiness, Sink};
 use named_pipes_core::Front;
 
+use crate::listener::PipeListener;
 use crate::named_pipe::NamedPipe;
 
 /// The async front, as the core's options know it: they make
-/// [`NamedPipe`]s.
+/// [`NamedPipe`]s and [`PipeListener`]s.
 #[derive(Clone, Copy, Debug)]
 pub struct AsyncFront;
 
@@ -34,7 +35,7 @@ unsafe impl Front for AsyncFront {
     type Header = BareHeader;
     type Sink = AsyncSink;
     type Pipe = NamedPipe;
-    type Listener = NoListener;
+    type Listener = PipeListener;
 
     fn header() -> BareHeader {
         BareHeader::new()
@@ -48,20 +49,10 @@ unsafe impl Front for AsyncFront {
         NamedPipe::from_spec(spec)
     }
 
-    fn listen(_instances: Instances, _pending: usize) -> io::Result<NoListener> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "async-named-pipes has no listener yet: make server instances with \
-             ServerOptions::create and await NamedPipe::connect on each",
-        ))
+    fn listen(instances: Instances, pending: usize) -> io::Result<PipeListener> {
+        PipeListener::new(instances, pending)
     }
 }
-
-/// What [`ServerOptions::listen`](crate::ServerOptions) would return: this
-/// crate has no listener yet, so `listen` fails with `Unsupported` and no
-/// value of this type exists.
-#[derive(Debug)]
-pub enum NoListener {}
 
 /// The process-wide driver: created on the first pipe operation.
 static DRIVER: OnceLock<Result<Driver<AsyncFront>, String>> = OnceLock::new();

@@ -18,8 +18,8 @@
 //! ([`NamedPipe::info`], the process and session ids,
 //! [`NamedPipe::impersonate_client`]) are the core's.
 //!
-//! Not here yet: an async listener (`ServerOptions::listen` fails with
-//! `Unsupported`).
+//! [`PipeListener`] keeps instances listening and hands out connected
+//! pipes with `accept().await`.
 //!
 //! This crate compiles on every platform; its content exists on Windows
 //! only.
@@ -32,6 +32,8 @@ mod front;
 #[cfg(windows)]
 mod io;
 #[cfg(windows)]
+mod listener;
+#[cfg(windows)]
 mod named_pipe;
 #[cfg(windows)]
 mod open;
@@ -41,7 +43,9 @@ mod peer;
 #[cfg(windows)]
 pub use builders::{ClientOptions, ServerOptions};
 #[cfg(windows)]
-pub use front::{AsyncFront, NoListener};
+pub use front::AsyncFront;
+#[cfg(windows)]
+pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 #[cfg(windows)]
 pub use named_pipe::{Connect, NamedPipe, RecvMsg};
 #[cfg(windows)]

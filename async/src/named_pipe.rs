@@ -110,6 +110,19 @@ impl NamedPipe {
         }
     }
 
+    /// Binds the pipe and starts its connect (a listener's instance):
+    /// `true` if a client is connected already.
+    pub(crate) fn listen(&self) -> io::Result<bool> {
+        self.ready()?;
+        let r = self.shared.connect();
+        front::wake_deferred();
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One step of an operation on `side`: parks the task's waker first,
     /// then tries `op`; `WouldBlock` means pending (the waker is woken when
     /// the side turns ready).

@@ -523,13 +523,6 @@ async fn open_waits_for_a_busy_pipe_without_blocking_the_thread() {
     assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e:?}");
 }
 
-#[test]
-fn listen_says_it_is_not_there() {
-    let e = ServerOptions::new().listen(name(), 4).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-    assert!(e.to_string().contains("no listener"), "{e}");
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn adopted_handles_and_peer_identity() {
     let (server, client) = pair(PipeMode::Byte);

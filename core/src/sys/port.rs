@@ -98,6 +98,14 @@ impl<F: Front> Driver<F> {
         if port.is_null() {
             return Err(io::Error::last_os_error());
         }
+        Driver::run(port, after_batch).inspect_err(|_| {
+            // SAFETY: the port was created above and nothing else has it.
+            unsafe { CloseHandle(port) };
+        })
+    }
+
+    /// Starts the thread on `port`, which it never closes.
+    fn run(port: HANDLE, after_batch: fn()) -> io::Result<Driver<F>> {
         let inner = Arc::new(Inner {
             port: port as usize,
             failed: OnceLock::new(),
@@ -106,11 +114,7 @@ impl<F: Front> Driver<F> {
         let spawned = thread::Builder::new()
             .name("named-pipes-iocp".into())
             .spawn(move || drain::<F>(&theirs, after_batch));
-        if let Err(e) = spawned {
-            // SAFETY: the port was created above and nothing else has it.
-            unsafe { CloseHandle(port) };
-            return Err(e);
-        }
+        spawned?;
         Ok(Driver {
             inner,
             front: PhantomData,
@@ -218,5 +222,101 @@ fn drain<F: Front>(inner: &Inner, after_batch: fn()) {
             }));
         }
         let _ = panic::catch_unwind(after_batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Under Wine with the crate's other Windows tests.
+    use std::ffi::OsStr;
+    use std::time::{Duration, Instant};
+
+    use std::os::windows::io::AsRawHandle;
+
+    use super::*;
+    use crate::engine::Readiness;
+    use crate::sys::front::{Instances, PipeSpec, Sink};
+
+    /// A front for these tests: a bare header, readiness nowhere.
+    struct TestFront;
+
+    // SAFETY: `BareHeader` is the `OVERLAPPED` alone, and `overlapped`
+    // returns its address.
+    unsafe impl Front for TestFront {
+        type Header = BareHeader;
+        type Sink = Nowhere;
+        type Pipe = ();
+        type Listener = ();
+        fn header() -> BareHeader {
+            BareHeader::new()
+        }
+        fn overlapped(header: &BareHeader) -> *mut c_void {
+            header.as_ptr()
+        }
+        fn pipe(_: PipeSpec) {}
+        fn listen(_: Instances, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Nowhere;
+
+    impl Sink for Nowhere {
+        fn readiness(&self) -> Readiness {
+            Readiness::default()
+        }
+        fn set_readiness(&self, _: Readiness) {}
+    }
+
+    fn noop() {}
+
+    #[test]
+    fn a_driver_whose_dequeue_fails_says_why_from_then_on() {
+        let name = format!(r"\\.\pipe\named-pipes-core-port-{}", std::process::id());
+        // A handle that is no completion port: the thread's first dequeue
+        // fails (closing a port under a waiting thread would do it on
+        // Windows, but Wine 8 leaves the thread waiting).
+        let not_a_port = PipeSpec::default_server(OsStr::new(&name)).unwrap();
+        let driver = Driver::<TestFront>::run(not_a_port.handle.as_raw_handle(), noop).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while driver.check().is_ok() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let e = driver.check().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("completion port thread stopped: GetQueuedCompletionStatusEx failed"),
+            "{e}"
+        );
+        // Every later bind (a pipe's first operation) fails saying so.
+        let spec = PipeSpec::default_server(OsStr::new(&format!("{name}-2"))).unwrap();
+        let pipe = Shared::<TestFront>::new(spec, Nowhere);
+        let e = driver.bind(&pipe).unwrap_err();
+        assert!(
+            e.to_string().contains("GetQueuedCompletionStatusEx failed"),
+            "{e}"
+        );
+        drop(not_a_port);
+    }
+
+    #[test]
+    fn a_handle_is_bound_to_one_port() {
+        let driver = Driver::<TestFront>::start(noop).unwrap();
+        assert!(driver.check().is_ok());
+        let name = format!(
+            r"\\.\pipe\named-pipes-core-port-bind-{}",
+            std::process::id()
+        );
+        let spec = PipeSpec::default_server(OsStr::new(&name)).unwrap();
+        let pipe = Shared::<TestFront>::new(spec, Nowhere);
+        driver.bind(&pipe).unwrap();
+        // Another port cannot take the handle: a handle keeps its port for
+        // life (`CreateIoCompletionPort` refuses it).
+        let other = Driver::<TestFront>::start(noop).unwrap();
+        assert!(other.bind(&pipe).is_err());
+        // Once started, binding again only checks, and succeeds.
+        pipe.start();
+        driver.bind(&pipe).unwrap();
+        assert!(driver.check().is_ok() && other.check().is_ok());
     }
 }

@@ -77,11 +77,25 @@ thread_local! {
     static DEFERRED: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Leaves `w` to be woken by [`wake_deferred`]. A thread whose
+/// thread-locals are being destroyed has no list: the waker is woken at once
+/// then (under the pipe's lock; only a pipe used from a thread-local's
+/// destructor gets there).
+fn defer(w: Waker) {
+    let mut w = Some(w);
+    let _ = DEFERRED.try_with(|d| d.borrow_mut().extend(w.take()));
+    if let Some(w) = w {
+        w.wake();
+    }
+}
+
 /// Wakes the tasks whose pipes turned ready during the calling thread's
 /// last pipe calls (see the module comment).
 pub(crate) fn wake_deferred() {
     loop {
-        let wakers = DEFERRED.with(|d| mem::take(&mut *d.borrow_mut()));
+        let wakers = DEFERRED
+            .try_with(|d| mem::take(&mut *d.borrow_mut()))
+            .unwrap_or_default();
         if wakers.is_empty() {
             return;
         }
@@ -166,8 +180,8 @@ impl Sink for AsyncSink {
             None
         };
         drop(s);
-        if read.is_some() || write.is_some() {
-            DEFERRED.with(|d| d.borrow_mut().extend(read.into_iter().chain(write)));
+        for w in read.into_iter().chain(write) {
+            defer(w);
         }
     }
 }

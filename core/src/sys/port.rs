@@ -234,39 +234,8 @@ mod tests {
     use std::os::windows::io::AsRawHandle;
 
     use super::*;
-    use crate::engine::Readiness;
-    use crate::sys::front::{Instances, PipeSpec, Sink};
-
-    /// A front for these tests: a bare header, readiness nowhere.
-    struct TestFront;
-
-    // SAFETY: `BareHeader` is the `OVERLAPPED` alone, and `overlapped`
-    // returns its address.
-    unsafe impl Front for TestFront {
-        type Header = BareHeader;
-        type Sink = Nowhere;
-        type Pipe = ();
-        type Listener = ();
-        fn header() -> BareHeader {
-            BareHeader::new()
-        }
-        fn overlapped(header: &BareHeader) -> *mut c_void {
-            header.as_ptr()
-        }
-        fn pipe(_: PipeSpec) {}
-        fn listen(_: Instances, _: usize) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    struct Nowhere;
-
-    impl Sink for Nowhere {
-        fn readiness(&self) -> Readiness {
-            Readiness::default()
-        }
-        fn set_readiness(&self, _: Readiness) {}
-    }
+    use crate::sys::front::PipeSpec;
+    use crate::sys::op::{NoSink, Probe};
 
     fn noop() {}
 
@@ -277,7 +246,7 @@ mod tests {
         // fails (closing a port under a waiting thread would do it on
         // Windows, but Wine 8 leaves the thread waiting).
         let not_a_port = PipeSpec::default_server(OsStr::new(&name)).unwrap();
-        let driver = Driver::<TestFront>::run(not_a_port.handle.as_raw_handle(), noop).unwrap();
+        let driver = Driver::<Probe>::run(not_a_port.handle.as_raw_handle(), noop).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while driver.check().is_ok() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
@@ -290,7 +259,7 @@ mod tests {
         );
         // Every later bind (a pipe's first operation) fails saying so.
         let spec = PipeSpec::default_server(OsStr::new(&format!("{name}-2"))).unwrap();
-        let pipe = Shared::<TestFront>::new(spec, Nowhere);
+        let pipe = Shared::<Probe>::new(spec, NoSink);
         let e = driver.bind(&pipe).unwrap_err();
         assert!(
             e.to_string().contains("GetQueuedCompletionStatusEx failed"),
@@ -301,18 +270,18 @@ mod tests {
 
     #[test]
     fn a_handle_is_bound_to_one_port() {
-        let driver = Driver::<TestFront>::start(noop).unwrap();
+        let driver = Driver::<Probe>::start(noop).unwrap();
         assert!(driver.check().is_ok());
         let name = format!(
             r"\\.\pipe\named-pipes-core-port-bind-{}",
             std::process::id()
         );
         let spec = PipeSpec::default_server(OsStr::new(&name)).unwrap();
-        let pipe = Shared::<TestFront>::new(spec, Nowhere);
+        let pipe = Shared::<Probe>::new(spec, NoSink);
         driver.bind(&pipe).unwrap();
         // Another port cannot take the handle: a handle keeps its port for
         // life (`CreateIoCompletionPort` refuses it).
-        let other = Driver::<TestFront>::start(noop).unwrap();
+        let other = Driver::<Probe>::start(noop).unwrap();
         assert!(other.bind(&pipe).is_err());
         // Once started, binding again only checks, and succeeds.
         pipe.start();

@@ -61,6 +61,7 @@ pub mod front {
     pub use crate::sys::front::{Front, Instances, Port, Sink};
     pub use crate::sys::kernel::{Observer, Shared};
     pub use crate::sys::op::complete;
+    pub use crate::sys::port::{BareHeader, Driver, BATCH};
 }
 
 #[cfg(windows)]

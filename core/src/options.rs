@@ -712,6 +712,24 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
+    /// Whether `open` may wait while every instance is busy: a
+    /// [`busy_timeout`](ClientOptions::busy_timeout) above zero is set (an
+    /// async front waits on a thread of its own then).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// let mut options = ClientOptions::<F>::new();
+    /// assert!(!options.waits_when_busy());
+    /// assert!(!options.busy_timeout(Some(Duration::ZERO)).waits_when_busy());
+    /// assert!(options.busy_timeout(Some(Duration::from_secs(1))).waits_when_busy());
+    /// # }
+    /// ```
+    pub fn waits_when_busy(&self) -> bool {
+        self.busy_timeout.is_some_and(|t| !t.is_zero())
+    }
+
     /// The largest read this crate issues on a byte-mode pipe, in bytes
     /// (default `DEFAULT_MAX_READ`). Sets no Win32 flag: it bounds the crate's
     /// own read buffer. Reads start at 4 KiB and grow towards this size while

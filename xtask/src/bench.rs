@@ -34,6 +34,9 @@ const WORKS: [(&str, &str); 5] = [
 const RELAY_BENCH: &str = "relay";
 const RELAY_PEERS: [&str; 2] = ["relay", "direct"];
 const RELAY_WORKS: [&str; 2] = ["relay-stdin", "relay-tcp"];
+/// The async fronts' benchmark binary: timed rounds only (async-named-pipes
+/// against tokio's named pipes; no request count yet).
+const ASYNC_BENCH: &str = "async_fronts";
 /// Issue 12's request target: the relay at most this many times the direct transfer's.
 const RELAY_VS_DIRECT: f64 = 2.0;
 /// How many request kinds the breakdown shows per peer and workload.
@@ -289,7 +292,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 
     if !requests_only {
         let _server = w.wineserver();
-        for bin in BENCHES.into_iter().chain([RELAY_BENCH]) {
+        for bin in BENCHES.into_iter().chain([RELAY_BENCH, ASYNC_BENCH]) {
             println!("\n==== {bin}: time");
             let mut c = run_bin(&w, bin, &args);
             if bin == RELAY_BENCH {

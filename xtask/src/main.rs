@@ -39,6 +39,9 @@ const CHECK_ONLY: [(&str, &str, &[&str]); 2] = [
 const LIB: &str = "mio-named-pipes";
 /// The engine, Win32 layer and options every front shares.
 const CORE: &str = "named-pipes-core";
+/// The async front (tokio, smol, futures), checked with its optional I/O
+/// traits on (`--all-features`) and off.
+const ASYNC: &str = "async-named-pipes";
 /// The relay program's package.
 pub(crate) const RELAY: &str = "pipe-relay";
 /// The benchmark package.
@@ -708,7 +711,22 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             LIB,
             "-p",
             CORE,
+            "-p",
+            ASYNC,
             "--no-default-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        status_ok(c)?;
+        // The async front with its tokio and futures-io traits (and the
+        // tests that use them).
+        let mut c = w.cargo("clippy", GNU);
+        c.args([
+            "-p",
+            ASYNC,
+            "--all-features",
             "--all-targets",
             "--",
             "-D",
@@ -727,22 +745,36 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
     for (name, target, extra) in CHECK_ONLY {
         step(steps, name, || {
             let mut c = w.cargo("check", target);
-            c.args(["-p", LIB, "-p", CORE, "--lib", "--tests", "--examples"])
+            c.args(["-p", LIB, "-p", CORE, "-p", ASYNC])
+                .args(["--lib", "--tests", "--examples"])
                 .args(extra);
+            status_ok(c)?;
+            let mut c = w.cargo("check", target);
+            c.args(["-p", ASYNC, "--all-features", "--lib", "--tests"]);
             status_ok(c)
         })?;
     }
     step(steps, "doc (windows-gnu)", || {
         let mut c = w.cargo("doc", GNU);
-        c.args(["-p", LIB, "-p", CORE, "--no-deps"])
-            .env("RUSTDOCFLAGS", "-D warnings");
+        c.args([
+            "-p",
+            LIB,
+            "-p",
+            CORE,
+            "-p",
+            ASYNC,
+            "--all-features",
+            "--no-deps",
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings");
         status_ok(c)
     })?;
     step(steps, "tests under Wine", || {
         let _server = w.wineserver();
         let mut c = w.cargo("test", GNU);
         // --show-output: tests that meet a Wine limitation say so in their output.
-        c.args(["-p", LIB, "-p", CORE, "-p", RELAY, "--", "--show-output"]);
+        c.args(["-p", LIB, "-p", CORE, "-p", RELAY, "-p", ASYNC])
+            .args(["--all-features", "--", "--show-output"]);
         let (status, out) = run_tee(c)?;
         let counts = TestCounts::parse(&out);
         let limits: Vec<&str> = out

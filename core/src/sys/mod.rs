@@ -6,6 +6,7 @@ pub(crate) mod info;
 pub(crate) mod kernel;
 pub(crate) mod op;
 pub(crate) mod pipe;
+pub(crate) mod port;
 pub(crate) mod reaper;
 pub(crate) mod security;
 

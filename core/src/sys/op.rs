@@ -33,6 +33,7 @@ use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED
 
 use super::front::{Front, Instances, PipeSpec, Sink};
 use super::kernel::Shared;
+use super::port::BareHeader;
 use crate::engine::table::OpKind;
 use crate::engine::{Outcome, Start};
 
@@ -60,22 +61,22 @@ pub(crate) struct OpCell<F: Front> {
     owner: Arc<Shared<F>>,
 }
 
-/// A front the layout check below is made with: its header is a bare
-/// `OVERLAPPED`, the smallest a front may have.
-struct Probe;
+/// A front the layout check below (and the driver's tests) is made with:
+/// its header is a bare `OVERLAPPED`, the smallest a front may have.
+pub(crate) struct Probe;
 
-// SAFETY: never used for an operation; only the layout of its cell is
-// looked at.
+// SAFETY: `BareHeader` is the `OVERLAPPED` alone, and `overlapped` returns
+// its address.
 unsafe impl Front for Probe {
-    type Header = OVERLAPPED;
+    type Header = BareHeader;
     type Sink = NoSink;
     type Pipe = ();
     type Listener = ();
-    fn header() -> OVERLAPPED {
-        OVERLAPPED::default()
+    fn header() -> BareHeader {
+        BareHeader::new()
     }
-    fn overlapped(header: &OVERLAPPED) -> *mut c_void {
-        (header as *const OVERLAPPED).cast_mut().cast()
+    fn overlapped(header: &BareHeader) -> *mut c_void {
+        header.as_ptr()
     }
     fn pipe(_: PipeSpec) {}
     fn listen(_: Instances, _: usize) -> io::Result<()> {
@@ -84,7 +85,7 @@ unsafe impl Front for Probe {
 }
 
 /// The readiness of nothing, for [`Probe`].
-struct NoSink;
+pub(crate) struct NoSink;
 
 impl Sink for NoSink {
     fn readiness(&self) -> crate::engine::Readiness {

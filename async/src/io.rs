@@ -1,0 +1,98 @@
+//! The I/O traits of tokio (feature `tokio`) and futures-io (feature
+//! `futures-io`), for `NamedPipe` and `&NamedPipe`, over its poll methods.
+
+#[cfg(feature = "tokio")]
+mod tokio_io {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    use crate::NamedPipe;
+
+    fn read(pipe: &NamedPipe, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let dst = buf.initialize_unfilled();
+        match pipe.poll_read(cx, dst) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The same impls for the pipe and for a shared reference to it.
+    macro_rules! impls {
+        ($($t:ty),*) => {$(
+            impl AsyncRead for $t {
+                fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                    read(&self, cx, buf)
+                }
+            }
+
+            impl AsyncWrite for $t {
+                fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_write(&self, cx, buf)
+                }
+
+                /// Ready once every accepted byte was handed to the kernel
+                /// (see [`NamedPipe::poll_flush`]).
+                fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_flush(&self, cx)
+                }
+
+                /// Flushes, then refuses later writes; the peer sees no end
+                /// of file (see [`NamedPipe::poll_shutdown`]).
+                fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_shutdown(&self, cx)
+                }
+            }
+        )*};
+    }
+
+    impls!(NamedPipe, &NamedPipe);
+}
+
+#[cfg(feature = "futures-io")]
+mod futures_io_impl {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures_io::{AsyncRead, AsyncWrite};
+
+    use crate::NamedPipe;
+
+    /// The same impls for the pipe and for a shared reference to it.
+    macro_rules! impls {
+        ($($t:ty),*) => {$(
+            impl AsyncRead for $t {
+                fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_read(&self, cx, buf)
+                }
+            }
+
+            impl AsyncWrite for $t {
+                fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_write(&self, cx, buf)
+                }
+
+                /// Ready once every accepted byte was handed to the kernel
+                /// (see [`NamedPipe::poll_flush`]).
+                fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_flush(&self, cx)
+                }
+
+                /// Flushes, then refuses later writes; the peer sees no end
+                /// of file (see [`NamedPipe::poll_shutdown`]).
+                fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    NamedPipe::poll_shutdown(&self, cx)
+                }
+            }
+        )*};
+    }
+
+    impls!(NamedPipe, &NamedPipe);
+}

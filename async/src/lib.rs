@@ -1,0 +1,57 @@
+//! Asynchronous Windows named pipes for any executor (tokio, smol,
+//! async-std, futures), on the engine of mio-named-pipes.
+//!
+//! Windows named pipes do their I/O through IOCP: the kernel is handed a
+//! buffer and says when it is done. This crate drives the engine of
+//! `named-pipes-core` (the one mio-named-pipes runs on) from a completion
+//! port of its own: one per process, created with the first pipe, drained
+//! by one thread in batches; a pipe's readiness wakes the task waiting on
+//! it. It starts and needs no runtime: its futures run on any executor.
+//!
+//! [`NamedPipe`] is both ends: server instances from [`ServerOptions`]
+//! (await [`NamedPipe::connect`] for a client, [`NamedPipe::disconnect`] to
+//! serve the next), clients from [`ClientOptions`] or [`NamedPipe::open`]
+//! (which waits for a busy pipe off the task's thread). Whole messages
+//! arrive with [`NamedPipe::recv_msg`]. With feature `tokio`, `NamedPipe`
+//! and `&NamedPipe` implement tokio's `AsyncRead` and `AsyncWrite`; with
+//! feature `futures-io`, those of `futures-io`. The peer methods
+//! ([`NamedPipe::info`], the process and session ids,
+//! [`NamedPipe::impersonate_client`]) are the core's.
+//!
+//! [`PipeListener`] keeps instances listening and hands out connected
+//! pipes with `accept().await`.
+//!
+//! This crate compiles on every platform; its content exists on Windows
+//! only.
+#![cfg_attr(not(windows), allow(dead_code, unused_imports))]
+
+#[cfg(windows)]
+mod builders;
+#[cfg(windows)]
+mod front;
+#[cfg(windows)]
+mod io;
+#[cfg(windows)]
+mod listener;
+#[cfg(windows)]
+mod named_pipe;
+#[cfg(windows)]
+mod open;
+#[cfg(windows)]
+mod peer;
+
+#[cfg(windows)]
+pub use builders::{ClientOptions, ServerOptions};
+#[cfg(windows)]
+pub use front::AsyncFront;
+#[cfg(windows)]
+pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
+#[cfg(windows)]
+pub use named_pipe::{Connect, NamedPipe, RecvMsg};
+#[cfg(windows)]
+pub use named_pipes_core::{
+    ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, SecurityDescriptor, DEFAULT_LINGER,
+    DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
+};
+#[cfg(windows)]
+pub use open::Open;

@@ -1,0 +1,403 @@
+//! The public `NamedPipe`: a thin async front over the core's shared pipe
+//! state, and the futures of its operations.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use named_pipes_core::front::{PipeSpec, Shared};
+
+use crate::front::{self, AsyncFront, AsyncSink, Side, Wakers};
+
+/// One end of a Windows named pipe, for any executor.
+///
+/// A `NamedPipe` is a server instance made by
+/// [`ServerOptions::create`](crate::ServerOptions) (then await
+/// [`connect`](NamedPipe::connect) for its client), a client opened by
+/// [`ClientOptions::open`](crate::ClientOptions) or
+/// [`NamedPipe::open`], or any pipe handle opened for overlapped I/O and
+/// adopted with [`From<OwnedHandle>`] or [`FromRawHandle`].
+///
+/// On its first operation the pipe's handle is associated with the
+/// process-wide completion port of this crate, drained by one thread of
+/// its own (started with the first pipe, for the life of the process); no
+/// runtime is needed or started. From then on the pipe reads ahead into an
+/// internal buffer, and writes are copied into an internal buffer and
+/// handed to the kernel, so a write completes as soon as the data is
+/// accepted (see [`poll_flush`](NamedPipe::poll_flush)). Every method takes
+/// `&self`: one task may read while another writes. One task at a time may
+/// wait on each side (reading and receiving; writing, flushing, shutting
+/// down and connecting): a second one takes the first one's place.
+///
+/// With feature `tokio`, `NamedPipe` and `&NamedPipe` implement tokio's
+/// `AsyncRead` and `AsyncWrite`; with feature `futures-io`, the traits of
+/// `futures-io` (smol, async-std, futures).
+///
+/// # Examples
+///
+/// With tokio (feature `tokio`; any other executor runs the same futures):
+///
+/// ```no_run
+/// use async_named_pipes::{ClientOptions, ServerOptions};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let name = r"\\.\pipe\async-named-pipes-doc";
+/// let mut server = ServerOptions::new().first_pipe_instance(true).create(name)?;
+/// let mut client = ClientOptions::new().open(name)?;
+/// server.connect().await?;
+/// client.write_all(b"hello").await?;
+/// let mut buf = [0u8; 5];
+/// server.read_exact(&mut buf).await?;
+/// assert_eq!(&buf, b"hello");
+/// // `&NamedPipe` reads and writes too: one task may read while another writes.
+/// (&server).write_all(b"world").await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct NamedPipe {
+    shared: Arc<Shared<AsyncFront>>,
+    wakers: Arc<Wakers>,
+    /// Whether the handle was bound to the driver and the engine started:
+    /// done on the first operation; the error kind and text if it failed.
+    bound: OnceLock<Result<(), (io::ErrorKind, String)>>,
+    /// Set by a finished shutdown; writes fail until the next connect.
+    shut: AtomicBool,
+}
+
+impl NamedPipe {
+    /// Wraps a handle the core made ready (see `PipeSpec`).
+    pub(crate) fn from_spec(spec: PipeSpec) -> NamedPipe {
+        let wakers = Arc::new(Wakers::default());
+        NamedPipe {
+            shared: Shared::new(spec, AsyncSink(Arc::clone(&wakers))),
+            wakers,
+            bound: OnceLock::new(),
+            shut: AtomicBool::new(false),
+        }
+    }
+
+    /// The shared state, for the crate's other modules.
+    pub(crate) fn shared(&self) -> &Arc<Shared<AsyncFront>> {
+        &self.shared
+    }
+
+    /// Makes sure the driver runs and this pipe is bound to it, its engine
+    /// started (reading ahead, adopting a client that came early).
+    fn ready(&self) -> io::Result<()> {
+        let driver = front::driver()?;
+        let bound = self.bound.get_or_init(|| {
+            let r = driver
+                .bind(&self.shared)
+                .map_err(|e| (e.kind(), e.to_string()));
+            if r.is_ok() {
+                // Readiness it reports wakes tasks once the caller's call
+                // returns (`step`), not here, inside the once-cell.
+                self.shared.start();
+            }
+            r
+        });
+        match bound {
+            Ok(()) => Ok(()),
+            Err((kind, why)) => Err(io::Error::new(*kind, why.clone())),
+        }
+    }
+
+    /// Binds the pipe and starts its connect (a listener's instance):
+    /// `true` if a client is connected already.
+    pub(crate) fn listen(&self) -> io::Result<bool> {
+        self.ready()?;
+        let r = self.shared.connect();
+        front::wake_deferred();
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One step of an operation on `side`: parks the task's waker first,
+    /// then tries `op`; `WouldBlock` means pending (the waker is woken when
+    /// the side turns ready).
+    fn step<T>(
+        &self,
+        cx: &mut Context<'_>,
+        side: Side,
+        op: impl FnOnce(&Arc<Shared<AsyncFront>>) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        if let Err(e) = self.ready() {
+            return Poll::Ready(Err(e));
+        }
+        self.wakers.park(side, cx.waker());
+        let r = op(&self.shared);
+        front::wake_deferred();
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+            r => Poll::Ready(r),
+        }
+    }
+
+    /// Opens a client of the pipe named `addr` with `options`, waiting
+    /// while every instance is busy for up to the options'
+    /// [`busy_timeout`](named_pipes_core::ClientOptions::busy_timeout)
+    /// without blocking the task's thread: with a timeout the wait
+    /// (`WaitNamedPipeW`) runs on a helper thread of its own; without one it
+    /// opens at once, on the first poll.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`ClientOptions::open`](named_pipes_core::ClientOptions::open):
+    /// `NotFound` with no pipe of that name, `TimedOut` when every instance
+    /// stayed busy for the whole timeout.
+    pub fn open<A: AsRef<OsStr>>(options: &crate::ClientOptions, addr: A) -> crate::Open {
+        crate::open::Open::new(options.clone(), addr.as_ref().to_owned())
+    }
+
+    /// Waits for a client on this server instance (`ConnectNamedPipe`).
+    /// Resolves at once if a client is connected already (also one that
+    /// came before the call, or came and left: its first read then reports
+    /// end of file).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of a failed connect, or why the pipe cannot be driven.
+    pub fn connect(&self) -> Connect<'_> {
+        Connect { pipe: self }
+    }
+
+    /// [`connect`](NamedPipe::connect) as a poll function.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](NamedPipe::connect).
+    pub fn poll_connect(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = self.step(cx, Side::Write, |s| s.connect());
+        if let Poll::Ready(Ok(())) = r {
+            self.shut.store(false, Ordering::Release);
+        }
+        r
+    }
+
+    /// Ends the connection with the client (`DisconnectNamedPipe`), so that
+    /// this server instance can [`connect`](NamedPipe::connect) the next
+    /// one. Everything of the old connection is dropped: data read ahead
+    /// and not yet read, data written and not yet flushed (await
+    /// a flush first to keep it), pending errors.
+    /// Nothing of one client ever reaches the next.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, for example on a client end.
+    pub fn disconnect(&self) -> io::Result<()> {
+        let r = self.shared.disconnect();
+        front::wake_deferred();
+        r
+    }
+
+    /// Receives the next whole message into `buf` (cleared first) and
+    /// returns its length. In message read mode a message arrives whole,
+    /// however large, never split or merged; in byte read mode this is
+    /// whatever is buffered. At end of file it returns 0 with `buf` empty;
+    /// empty messages are skipped.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of a failed read.
+    pub fn recv_msg<'a>(&'a self, buf: &'a mut Vec<u8>) -> RecvMsg<'a> {
+        RecvMsg { pipe: self, buf }
+    }
+
+    /// [`recv_msg`](NamedPipe::recv_msg) as a poll function.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_msg`](NamedPipe::recv_msg).
+    pub fn poll_recv_msg(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<usize>> {
+        self.step(cx, Side::Read, |s| s.recv_msg(buf))
+    }
+
+    /// Reads into `buf`: what was read ahead, at most `buf.len()` bytes,
+    /// never bytes of two messages (message read mode). `Ok(0)` at end of
+    /// file (the other end closed), or for an empty `buf`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of a failed read.
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.step(cx, Side::Read, |s| s.read(buf))
+    }
+
+    /// Writes from `buf`: copies what the write queue accepts (byte mode;
+    /// on a message-type pipe the whole buffer, as one message, or nothing
+    /// yet) and hands it to the kernel; ready as soon as something was
+    /// accepted. On a server instance, await [`connect`](NamedPipe::connect)
+    /// first: nothing is accepted before a client is connected.
+    ///
+    /// # Errors
+    ///
+    /// An earlier failure of data already accepted, or the failure of this
+    /// write; after a [shutdown](NamedPipe::poll_shutdown), `BrokenPipe`.
+    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.shut.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown: a named pipe has no half-close; \
+                 the pipe accepts writes again after disconnect and connect",
+            )));
+        }
+        self.step(cx, Side::Write, |s| s.write(buf))
+    }
+
+    /// Ready once every byte accepted by a write was handed to the kernel:
+    /// written into the pipe's buffer, or taken by the reader — not that
+    /// the reader has read it (Windows tells a writer nothing of that
+    /// until the pipe's buffer is full).
+    ///
+    /// # Errors
+    ///
+    /// An earlier failure of data already accepted (the reader left, say).
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.step(cx, Side::Write, |s| s.flush())
+    }
+
+    /// Flushes (see [`poll_flush`](NamedPipe::poll_flush)), then refuses
+    /// every later write with `BrokenPipe`. A named pipe has no half-close:
+    /// the other end sees no end of file from this — only dropping this end
+    /// (or [`disconnect`](NamedPipe::disconnect) on a server) ends the
+    /// connection — and reading goes on as before. After a `disconnect`, the
+    /// next successful `connect` accepts writes again.
+    ///
+    /// # Errors
+    ///
+    /// The error of the flush.
+    pub fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = self.poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            self.shut.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    /// Takes the error of an operation that failed in the background: a
+    /// connect, or a write of data already accepted.
+    pub fn take_error(&self) -> Option<io::Error> {
+        let r = self.shared.take_error();
+        front::wake_deferred();
+        r
+    }
+
+    /// Sets how long this pipe, once dropped, keeps delivering the data
+    /// writes accepted before the drop (default
+    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s; not a Win32
+    /// setting). Past it, the write in flight is cancelled and the handle
+    /// closed; a process-wide thread of the core ends the linger, whatever
+    /// the runtime does.
+    pub fn set_linger(&self, limit: Duration) {
+        self.shared.set_linger(limit);
+    }
+
+    /// The linger limit (see [`set_linger`](NamedPipe::set_linger)).
+    pub fn linger(&self) -> Duration {
+        self.shared.linger()
+    }
+}
+
+/// The future of [`NamedPipe::connect`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Connect<'a> {
+    pipe: &'a NamedPipe,
+}
+
+impl Future for Connect<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.pipe.poll_connect(cx)
+    }
+}
+
+/// The future of [`NamedPipe::recv_msg`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvMsg<'a> {
+    pipe: &'a NamedPipe,
+    buf: &'a mut Vec<u8>,
+}
+
+impl Future for RecvMsg<'_> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.pipe.poll_recv_msg(cx, this.buf)
+    }
+}
+
+impl AsRawHandle for NamedPipe {
+    fn as_raw_handle(&self) -> RawHandle {
+        self.shared.raw()
+    }
+}
+
+impl From<OwnedHandle> for NamedPipe {
+    /// Adopts a pipe handle opened with `FILE_FLAG_OVERLAPPED`: a client, or
+    /// a server instance made elsewhere (connected or not; `connect` works
+    /// on it either way). Byte or message mode is read from the handle. The
+    /// first operation fails with `InvalidInput` if the handle is not a pipe
+    /// or was not opened for overlapped I/O, and with the OS error if it is
+    /// associated with another completion port already.
+    fn from(handle: OwnedHandle) -> NamedPipe {
+        NamedPipe::from_spec(PipeSpec::adopt(handle))
+    }
+}
+
+impl FromRawHandle for NamedPipe {
+    /// As `From<OwnedHandle>`.
+    ///
+    /// # Safety
+    ///
+    /// `handle` must be an open handle owned by nothing else.
+    unsafe fn from_raw_handle(handle: RawHandle) -> NamedPipe {
+        // SAFETY: the caller hands over ownership of an open handle.
+        NamedPipe::from(unsafe { OwnedHandle::from_raw_handle(handle) })
+    }
+}
+
+impl Drop for NamedPipe {
+    /// Cancels a pending read or connect. Data already accepted by writes
+    /// is still delivered, for at most the [linger](NamedPipe::set_linger)
+    /// limit, then the handle is closed — with or without a runtime. The
+    /// tasks' wakers are dropped after the pipe is let go, outside its lock.
+    fn drop(&mut self) {
+        let wakers = self.wakers.take_all();
+        self.shared.forsake();
+        front::wake_deferred();
+        drop(wakers);
+    }
+}
+
+impl fmt::Debug for NamedPipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("NamedPipe");
+        self.shared.describe(&mut d);
+        d.finish()
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<NamedPipe>();
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the async integration tests: unique pipe names, a
+//! seeded generator of test data, connected pairs.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_named_pipes::{ClientOptions, NamedPipe, PipeMode, ServerOptions};
+
+/// How long any single wait in a test may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A pipe name no other test (or test process) uses.
+pub fn name() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        r"\\.\pipe\async-named-pipes-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A small deterministic generator (xorshift64*), for data and sizes.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+
+    /// `n` bytes of data.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A server instance and a client opened on it (the server not yet
+/// connected: await `connect`).
+pub fn pair(mode: PipeMode) -> (NamedPipe, NamedPipe) {
+    let name = name();
+    let server = ServerOptions::new()
+        .pipe_mode(mode)
+        .first_pipe_instance(true)
+        .create(&name)
+        .expect("create the server instance");
+    let mut client = ClientOptions::new();
+    if mode == PipeMode::Message {
+        client.pipe_mode(PipeMode::Message);
+    }
+    let client = client.open(&name).expect("open the client");
+    (server, client)
+}

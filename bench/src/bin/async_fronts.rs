@@ -1,0 +1,337 @@
+//! The async front against tokio's own named pipes, on one tokio
+//! multi-thread runtime (2 workers), in one process and one run:
+//!
+//! - `async`: async-named-pipes (this tree), the core's engine driven by its
+//!   own completion port thread;
+//! - `tokio`: `tokio::net::windows::named_pipe`, on tokio's mio 1.x driver.
+//!
+//! Workloads as in `throughput`: bulk (64 MiB one way in 64 KiB writes,
+//! MB/s), pingpong (2,000 round trips of 100 bytes, µs per round trip),
+//! many (256 pipes at once, 1 MiB through each, aggregate MB/s). Every byte
+//! received is checked. Each figure is the median, with the spread, of
+//! `--rounds N` rounds (default 5) running both peers in alternating order;
+//! `--quick` shrinks everything. Timings only; no wineserver request count
+//! yet. Under Wine only the ratio within one run means anything.
+
+#[cfg(windows)]
+fn main() {
+    imp::main();
+}
+
+#[cfg(not(windows))]
+fn main() {
+    eprintln!("the benchmarks run on Windows, or under Wine with `cargo xtask bench`");
+}
+
+#[cfg(windows)]
+mod imp {
+    use std::future::Future;
+    use std::io;
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::windows::named_pipe as tk;
+
+    const MIB: usize = 1 << 20;
+    const CHUNK: usize = 64 * 1024;
+
+    #[derive(Clone, Copy)]
+    struct Sizes {
+        bulk: usize,
+        trips: usize,
+        pipes: usize,
+        per_pipe: usize,
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Peer {
+        Async,
+        Tokio,
+    }
+
+    impl Peer {
+        fn tag(self) -> &'static str {
+            match self {
+                Peer::Async => "async",
+                Peer::Tokio => "tokio",
+            }
+        }
+    }
+
+    trait Duplex: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+    impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Duplex for T {}
+
+    fn name() -> String {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        format!(
+            r"\\.\pipe\async-fronts-bench-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A connected pair: (server, client).
+    async fn pair(peer: Peer) -> io::Result<(Box<dyn DuplexBox>, Box<dyn DuplexBox>)> {
+        let name = name();
+        match peer {
+            Peer::Async => {
+                let server = async_named_pipes::ServerOptions::new()
+                    .first_pipe_instance(true)
+                    .create(&name)?;
+                let client = async_named_pipes::ClientOptions::new().open(&name)?;
+                server.connect().await?;
+                Ok((Box::new(server), Box::new(client)))
+            }
+            Peer::Tokio => {
+                let server = tk::ServerOptions::new()
+                    .first_pipe_instance(true)
+                    .create(&name)?;
+                let client = tk::ClientOptions::new().open(&name)?;
+                server.connect().await?;
+                Ok((Box::new(server), Box::new(client)))
+            }
+        }
+    }
+
+    /// A boxed end of either peer.
+    trait DuplexBox: AsyncRead + AsyncWrite + Unpin + Send {}
+    impl<T: Duplex> DuplexBox for T {}
+
+    /// The byte at offset `i` of every stream.
+    fn byte(i: usize) -> u8 {
+        (i.wrapping_mul(31) ^ (i >> 11)) as u8
+    }
+
+    async fn send(mut w: impl AsyncWrite + Unpin, total: usize) {
+        let mut buf = vec![0u8; CHUNK];
+        let mut at = 0;
+        while at < total {
+            let n = CHUNK.min(total - at);
+            for (k, b) in buf[..n].iter_mut().enumerate() {
+                *b = byte(at + k);
+            }
+            w.write_all(&buf[..n]).await.expect("write");
+            at += n;
+        }
+        w.flush().await.expect("flush");
+    }
+
+    async fn receive(mut r: impl AsyncRead + Unpin, total: usize) {
+        let mut buf = vec![0u8; CHUNK];
+        let mut at = 0;
+        while at < total {
+            let n = r.read(&mut buf).await.expect("read");
+            assert!(n > 0, "end of file after {at} of {total} bytes");
+            for (k, b) in buf[..n].iter().enumerate() {
+                assert_eq!(*b, byte(at + k), "byte {} differs", at + k);
+            }
+            at += n;
+        }
+    }
+
+    /// Seconds to move `total` bytes one way.
+    async fn bulk(peer: Peer, total: usize) -> f64 {
+        let (server, client) = pair(peer).await.expect("pair");
+        let t = Instant::now();
+        let w = tokio::spawn(send(server, total));
+        receive(client, total).await;
+        w.await.expect("writer");
+        t.elapsed().as_secs_f64()
+    }
+
+    /// Seconds for `trips` round trips of 100 bytes.
+    async fn ping_pong(peer: Peer, trips: usize) -> f64 {
+        let (mut server, mut client) = pair(peer).await.expect("pair");
+        let echo = tokio::spawn(async move {
+            let mut buf = [0u8; 100];
+            for _ in 0..trips {
+                server.read_exact(&mut buf).await.expect("server read");
+                server.write_all(&buf).await.expect("server write");
+            }
+        });
+        let t = Instant::now();
+        let mut buf = [0u8; 100];
+        for i in 0..trips {
+            let msg = [i as u8; 100];
+            client.write_all(&msg).await.expect("client write");
+            client.read_exact(&mut buf).await.expect("client read");
+            assert_eq!(buf, msg);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        echo.await.expect("echo");
+        secs
+    }
+
+    /// Seconds for `pipes` pipes at once to move `per_pipe` bytes each.
+    async fn many(peer: Peer, pipes: usize, per_pipe: usize) -> f64 {
+        let mut pairs = Vec::with_capacity(pipes);
+        for _ in 0..pipes {
+            pairs.push(pair(peer).await.expect("pair"));
+        }
+        let t = Instant::now();
+        let mut tasks = Vec::with_capacity(2 * pipes);
+        for (server, client) in pairs {
+            tasks.push(tokio::spawn(send(server, per_pipe)));
+            tasks.push(tokio::spawn(receive(client, per_pipe)));
+        }
+        for task in tasks {
+            task.await.expect("pipe task");
+        }
+        t.elapsed().as_secs_f64()
+    }
+
+    fn median(v: &mut [f64]) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    struct Row {
+        what: &'static str,
+        unit: &'static str,
+        /// Per peer: the figures of every round.
+        figures: [Vec<f64>; 2],
+    }
+
+    fn run<F: Future<Output = f64>>(
+        rt: &tokio::runtime::Runtime,
+        f: impl Fn(Peer) -> F,
+        rounds: usize,
+        to_figure: impl Fn(f64) -> f64,
+    ) -> [Vec<f64>; 2] {
+        let mut out = [Vec::new(), Vec::new()];
+        for r in 0..rounds {
+            let order = if r % 2 == 0 {
+                [Peer::Async, Peer::Tokio]
+            } else {
+                [Peer::Tokio, Peer::Async]
+            };
+            for p in order {
+                let secs = rt
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(600), f(p)).await });
+                let secs = secs.unwrap_or_else(|_| panic!("{}: no result after 600 s", p.tag()));
+                out[usize::from(p == Peer::Tokio)].push(to_figure(secs));
+            }
+        }
+        out
+    }
+
+    pub fn main() {
+        let mut rounds = None;
+        let mut quick = false;
+        let mut only: Option<Vec<String>> = None;
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--quick" => quick = true,
+                "--rounds" | "--reps" => match args.next().and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) if n > 0 => rounds = Some(n),
+                    _ => {
+                        eprintln!("--rounds takes a whole number of rounds, at least 1");
+                        std::process::exit(2);
+                    }
+                },
+                "--only" => {
+                    only = Some(
+                        args.next()
+                            .unwrap_or_default()
+                            .split(',')
+                            .map(str::to_string)
+                            .collect(),
+                    )
+                }
+                // Options of the other benchmark binaries, which `cargo xtask
+                // bench` passes to every one.
+                "--clients" | "--read-buf" => {
+                    args.next();
+                }
+                "-h" | "--help" => {
+                    println!(
+                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,many]"
+                    );
+                    return;
+                }
+                other => {
+                    eprintln!("async_fronts: unknown argument {other:?} (see --help)");
+                    std::process::exit(2);
+                }
+            }
+        }
+        let s = if quick {
+            Sizes {
+                bulk: 4 * MIB,
+                trips: 200,
+                pipes: 16,
+                per_pipe: MIB / 4,
+            }
+        } else {
+            Sizes {
+                bulk: 64 * MIB,
+                trips: 2_000,
+                pipes: 256,
+                per_pipe: MIB,
+            }
+        };
+        let rounds = rounds.unwrap_or(if quick { 1 } else { 5 });
+        let wants = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut rows = Vec::new();
+        if wants("bulk") {
+            let mb = s.bulk as f64 / 1e6;
+            rows.push(Row {
+                what: "bulk",
+                unit: "MB/s",
+                figures: run(&rt, |p| bulk(p, s.bulk), rounds, |t| mb / t),
+            });
+        }
+        if wants("pingpong") {
+            let trips = s.trips as f64;
+            rows.push(Row {
+                what: "pingpong",
+                unit: "µs/trip",
+                figures: run(&rt, |p| ping_pong(p, s.trips), rounds, |t| t * 1e6 / trips),
+            });
+        }
+        if wants("many") {
+            let mb = (s.pipes * s.per_pipe) as f64 / 1e6;
+            rows.push(Row {
+                what: "many",
+                unit: "MB/s",
+                figures: run(&rt, |p| many(p, s.pipes, s.per_pipe), rounds, |t| mb / t),
+            });
+        }
+        println!("\n## async fronts: async-named-pipes vs tokio's named pipes ({rounds} rounds, median (min-max))\n");
+        println!("MB/s: more is better; µs/trip: less is better.\n");
+        println!("| workload | unit | async | tokio | async / tokio |");
+        println!("|---|---|---:|---:|---:|");
+        let mut figures = Vec::new();
+        for mut r in rows {
+            let (lo_a, hi_a) = spread(&r.figures[0]);
+            let (lo_t, hi_t) = spread(&r.figures[1]);
+            let a = median(&mut r.figures[0]);
+            let t = median(&mut r.figures[1]);
+            println!(
+                "| {} | {} | {a:.1} ({lo_a:.1}-{hi_a:.1}) | {t:.1} ({lo_t:.1}-{hi_t:.1}) | {:.2} |",
+                r.what,
+                r.unit,
+                a / t
+            );
+            figures.push(format!("figure async {} time {a:.1} {}", r.what, r.unit));
+            figures.push(format!("figure tokio {} time {t:.1} {}", r.what, r.unit));
+        }
+        println!();
+        for f in figures {
+            println!("{f}");
+        }
+    }
+
+    fn spread(v: &[f64]) -> (f64, f64) {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    }
+}

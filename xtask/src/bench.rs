@@ -37,6 +37,14 @@ const RELAY_WORKS: [&str; 2] = ["relay-stdin", "relay-tcp"];
 /// The async fronts' benchmark binary: timed rounds only (async-named-pipes
 /// against tokio's named pipes; no request count yet).
 const ASYNC_BENCH: &str = "async_fronts";
+/// Its peers: the async front on tokio, and tokio's own named pipes.
+const ASYNC_PEERS: [&str; 2] = ["ours-tokio", "tokio"];
+/// Its workloads, with the unit of their request counts.
+const ASYNC_WORKS: [(&str, &str); 3] = [
+    ("bulk", "per-MiB"),
+    ("pingpong", "per-trip"),
+    ("many", "per-MiB"),
+];
 /// Issue 12's request target: the relay at most this many times the direct transfer's.
 const RELAY_VS_DIRECT: f64 = 2.0;
 /// How many request kinds the breakdown shows per peer and workload.
@@ -287,6 +295,15 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             Err(e) => failures.push(format!("relay --trace {peer}: {e}")),
         }
     }
+    for peer in ASYNC_PEERS {
+        let mut c = run_bin(&w, ASYNC_BENCH, &args);
+        c.args(["--trace", peer]);
+        match run_tee(c) {
+            Ok((s, _)) if s.success() => {}
+            Ok((s, _)) => failures.push(format!("{ASYNC_BENCH} --trace {peer} exited with {s}")),
+            Err(e) => failures.push(format!("{ASYNC_BENCH} --trace {peer}: {e}")),
+        }
+    }
     let counter = traced.finish(&w)?;
     let (report, mut figures) = requests_report(&counter);
 
@@ -455,6 +472,50 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
                         "NOT MET"
                     }
                 );
+            }
+        }
+    }
+
+    let async_works: Vec<(&str, &str)> = ASYNC_WORKS
+        .into_iter()
+        .filter(|(w, _)| ASYNC_PEERS.iter().any(|p| get(p, w).is_some()))
+        .collect();
+    if !async_works.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nAsync fronts on tokio: requests per unit of work (set-up included):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| workload | unit | ours-tokio | tokio | ours-tokio vs tokio | top kinds (ours-tokio) |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
+        for (work, unit) in async_works {
+            let (o, t) = (per_unit("ours-tokio", work), per_unit("tokio", work));
+            let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+            let ratio = o
+                .zip(t)
+                .map_or("-".into(), |(o, t)| format!("{:.2}x", o / t));
+            let top = get("ours-tokio", work).map_or(String::new(), |s| {
+                let mut kinds: Vec<(&String, &u64)> = s.kinds.iter().collect();
+                kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                kinds
+                    .iter()
+                    .take(TOP_KINDS)
+                    .map(|(k, &n)| format!("{k} {:.1}", s.per_unit(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            let _ = writeln!(
+                out,
+                "| {work} | {unit} | {} | {} | {ratio} | {top} |",
+                fmt(o),
+                fmt(t)
+            );
+            for (p, v) in [("ours-tokio", o), ("tokio", t)] {
+                if let Some(v) = v {
+                    figures.push(format!("figure {p} {work} requests {v:.1} {unit}"));
+                }
             }
         }
     }

@@ -1,8 +1,8 @@
 //! The async front against tokio's own named pipes, on one tokio
 //! multi-thread runtime (2 workers), in one process and one run:
 //!
-//! - `async`: async-named-pipes (this tree), the core's engine driven by its
-//!   own completion port thread;
+//! - `ours-tokio`: async-named-pipes (this tree), the core's engine driven
+//!   by its own completion port thread;
 //! - `tokio`: `tokio::net::windows::named_pipe`, on tokio's mio 1.x driver.
 //!
 //! Workloads as in `throughput`: bulk (64 MiB one way in 64 KiB writes,
@@ -10,8 +10,14 @@
 //! many (256 pipes at once, 1 MiB through each, aggregate MB/s). Every byte
 //! received is checked. Each figure is the median, with the spread, of
 //! `--rounds N` rounds (default 5) running both peers in alternating order;
-//! `--quick` shrinks everything. Timings only; no wineserver request count
-//! yet. Under Wine only the ratio within one run means anything.
+//! `--quick` shrinks everything; `--trace PEER` runs each workload once for
+//! one peer, marked for the request count of `cargo xtask bench` (set-up
+//! included, as in `throughput`). Under Wine only the ratio within one run
+//! means anything.
+
+#[cfg(windows)]
+#[path = "../mark.rs"]
+mod mark;
 
 #[cfg(windows)]
 fn main() {
@@ -52,7 +58,7 @@ mod imp {
     impl Peer {
         fn tag(self) -> &'static str {
             match self {
-                Peer::Async => "async",
+                Peer::Async => "ours-tokio",
                 Peer::Tokio => "tokio",
             }
         }
@@ -220,6 +226,7 @@ mod imp {
         let mut rounds = None;
         let mut quick = false;
         let mut only: Option<Vec<String>> = None;
+        let mut trace: Option<Peer> = None;
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
@@ -239,6 +246,18 @@ mod imp {
                             .map(str::to_string)
                             .collect(),
                     )
+                }
+                "--trace" => {
+                    trace = match args.next().as_deref() {
+                        Some("ours-tokio") => Some(Peer::Async),
+                        Some("tokio") => Some(Peer::Tokio),
+                        other => {
+                            eprintln!(
+                                "async_fronts: --trace takes ours-tokio or tokio, not {other:?}"
+                            );
+                            std::process::exit(2);
+                        }
+                    }
                 }
                 // Options of the other benchmark binaries, which `cargo xtask
                 // bench` passes to every one.
@@ -279,6 +298,22 @@ mod imp {
             .enable_all()
             .build()
             .expect("runtime");
+        if let Some(p) = trace {
+            let on = |work: &str, units: usize, f: &dyn Fn() -> f64| {
+                if wants(work) {
+                    crate::mark::mark(p.tag(), work, units);
+                    let secs = f();
+                    crate::mark::mark_end();
+                    println!("{} {work} (traced): {secs:.2} s", p.tag());
+                }
+            };
+            on("bulk", s.bulk / MIB, &|| rt.block_on(bulk(p, s.bulk)));
+            on("pingpong", s.trips, &|| rt.block_on(ping_pong(p, s.trips)));
+            on("many", s.pipes * s.per_pipe / MIB, &|| {
+                rt.block_on(many(p, s.pipes, s.per_pipe))
+            });
+            return;
+        }
         let mut rows = Vec::new();
         if wants("bulk") {
             let mb = s.bulk as f64 / 1e6;
@@ -292,7 +327,7 @@ mod imp {
             let trips = s.trips as f64;
             rows.push(Row {
                 what: "pingpong",
-                unit: "µs/trip",
+                unit: "us",
                 figures: run(&rt, |p| ping_pong(p, s.trips), rounds, |t| t * 1e6 / trips),
             });
         }
@@ -305,8 +340,8 @@ mod imp {
             });
         }
         println!("\n## async fronts: async-named-pipes vs tokio's named pipes ({rounds} rounds, median (min-max))\n");
-        println!("MB/s: more is better; µs/trip: less is better.\n");
-        println!("| workload | unit | async | tokio | async / tokio |");
+        println!("MB/s: more is better; us (per round trip): less is better.\n");
+        println!("| workload | unit | ours-tokio | tokio | ours-tokio / tokio |");
         println!("|---|---|---:|---:|---:|");
         let mut figures = Vec::new();
         for mut r in rows {
@@ -320,7 +355,10 @@ mod imp {
                 r.unit,
                 a / t
             );
-            figures.push(format!("figure async {} time {a:.1} {}", r.what, r.unit));
+            figures.push(format!(
+                "figure ours-tokio {} time {a:.1} {}",
+                r.what, r.unit
+            ));
             figures.push(format!("figure tokio {} time {t:.1} {}", r.what, r.unit));
         }
         println!();

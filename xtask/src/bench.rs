@@ -40,10 +40,12 @@ const ASYNC_BENCH: &str = "async_fronts";
 /// Its peers: the async front on tokio, and tokio's own named pipes.
 const ASYNC_PEERS: [&str; 2] = ["ours-tokio", "tokio"];
 /// Its workloads, with the unit of their request counts.
-const ASYNC_WORKS: [(&str, &str); 3] = [
+const ASYNC_WORKS: [(&str, &str); 5] = [
     ("bulk", "per-MiB"),
     ("pingpong", "per-trip"),
     ("many", "per-MiB"),
+    ("accept2", "per-conn"),
+    ("accept8", "per-conn"),
 ];
 /// Issue 12's request target: the relay at most this many times the direct transfer's.
 const RELAY_VS_DIRECT: f64 = 2.0;

@@ -19,6 +19,10 @@
 mod mark;
 
 #[cfg(windows)]
+#[path = "../clients.rs"]
+mod clients;
+
+#[cfg(windows)]
 fn main() {
     imp::main();
 }
@@ -30,16 +34,11 @@ fn main() {
 
 #[cfg(windows)]
 mod imp {
-    use std::fs::{File, OpenOptions};
-    use std::io::{self, Read, Write};
+    use std::fs::File;
+    use std::io::{self, Write};
     use std::os::windows::ffi::OsStrExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::thread;
     use std::time::{Duration, Instant};
-
-    use windows_sys::Win32::System::Pipes::WaitNamedPipeW;
-
-    const ERROR_PIPE_BUSY: i32 = 231;
     /// Client threads by default (`--clients N` to change).
     const CLIENT_THREADS: usize = 2;
     /// The second default load: more clients than instances.
@@ -54,48 +53,6 @@ mod imp {
         )
     }
 
-    /// Opens `name`, waiting while every instance is busy.
-    fn open(name: &str) -> File {
-        let wide: Vec<u16> = std::ffi::OsStr::new(name)
-            .encode_wide()
-            .chain(Some(0))
-            .collect();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match OpenOptions::new().read(true).write(true).open(name) {
-                Ok(f) => return f,
-                Err(e)
-                    if e.raw_os_error() == Some(ERROR_PIPE_BUSY) && Instant::now() < deadline =>
-                {
-                    // SAFETY: `wide` is NUL-terminated and outlives the call.
-                    unsafe { WaitNamedPipeW(wide.as_ptr(), 1000) };
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound && Instant::now() < deadline => {
-                    // The mio 1.x loop has no instance between two.
-                    thread::yield_now();
-                }
-                Err(e) => panic!("client open: {e}"),
-            }
-        }
-    }
-
-    /// `per_thread` connections from each client thread; returns when all are done.
-    fn clients(name: &str, threads: usize, per_thread: usize) -> Vec<thread::JoinHandle<()>> {
-        (0..threads)
-            .map(|_| {
-                let name = name.to_owned();
-                thread::spawn(move || {
-                    for _ in 0..per_thread {
-                        let mut f = open(&name);
-                        let mut b = [0u8; 1];
-                        f.read_exact(&mut b).unwrap();
-                        assert_eq!(&b, b"!");
-                    }
-                })
-            })
-            .collect()
-    }
-
     /// Accepts per second with a `PipeListener` keeping `pending` instances.
     fn ours(pending: usize, threads: usize, conns: usize) -> f64 {
         use mio06::{Events, Poll, PollOpt, Ready, Token};
@@ -108,7 +65,7 @@ mod imp {
             .unwrap();
         let mut events = Events::with_capacity(256);
         let t = Instant::now();
-        let workers = clients(&name, threads, conns / threads);
+        let workers = crate::clients::clients(&name, threads, conns / threads);
         let mut served = 0;
         while served < conns {
             poll.poll(&mut events, Some(Duration::from_millis(100)))
@@ -135,7 +92,7 @@ mod imp {
         let mut events = Events::with_capacity(64);
         let mut next = NamedPipe::new(&name).unwrap();
         let t = Instant::now();
-        let workers = clients(&name, threads, conns / threads);
+        let workers = crate::clients::clients(&name, threads, conns / threads);
         let mut handed_off = Vec::new();
         for i in 0..conns {
             let pipe = next;
@@ -219,7 +176,7 @@ mod imp {
         let name = name("blocking");
         let mut next = blocking_instance(&name);
         let t = Instant::now();
-        let workers = clients(&name, threads, conns / threads);
+        let workers = crate::clients::clients(&name, threads, conns / threads);
         let mut handed_off = Vec::new();
         for _ in 0..conns {
             let mut pipe = next;
@@ -250,7 +207,7 @@ mod imp {
         let mut events = Events::with_capacity(64);
         let mut next = NamedPipe::new(&name).unwrap();
         let t = Instant::now();
-        let workers = clients(&name, threads, conns / threads);
+        let workers = crate::clients::clients(&name, threads, conns / threads);
         let mut handed_off = Vec::new();
         for i in 0..conns {
             let mut pipe = next;

@@ -7,7 +7,11 @@
 //!
 //! Workloads as in `throughput`: bulk (64 MiB one way in 64 KiB writes,
 //! MB/s), pingpong (2,000 round trips of 100 bytes, µs per round trip),
-//! many (256 pipes at once, 1 MiB through each, aggregate MB/s). Every byte
+//! many (256 pipes at once, 1 MiB through each, aggregate MB/s), and
+//! accept2/accept8 (1,000 connections from 2 and 8 client threads, which
+//! open, read a one-byte greeting and close; `ours-tokio` is a
+//! `PipeListener` with 4 pending instances, `tokio` the server loop tokio's
+//! documentation gives: connect, create the next instance, hand off). Every byte
 //! received is checked. Each figure is the median, with the spread, of
 //! `--rounds N` rounds (default 5) running both peers in alternating order;
 //! `--quick` shrinks everything; `--trace PEER` runs each workload once for
@@ -18,6 +22,10 @@
 #[cfg(windows)]
 #[path = "../mark.rs"]
 mod mark;
+
+#[cfg(windows)]
+#[path = "../clients.rs"]
+mod clients;
 
 #[cfg(windows)]
 fn main() {
@@ -47,6 +55,7 @@ mod imp {
         trips: usize,
         pipes: usize,
         per_pipe: usize,
+        conns: usize,
     }
 
     #[derive(Clone, Copy, PartialEq)]
@@ -169,6 +178,66 @@ mod imp {
         secs
     }
 
+    /// Seconds for `conns` connections from `threads` client threads.
+    async fn accept(peer: Peer, threads: usize, conns: usize) -> f64 {
+        let name = name();
+        let per_thread = conns / threads;
+        let n = per_thread * threads;
+        let greet = |mut pipe: Box<dyn DuplexBox>| async move {
+            pipe.write_all(b"!").await.expect("greeting");
+            pipe.flush().await.expect("flush");
+        };
+        let t;
+        let mut handoffs = Vec::with_capacity(n);
+        match peer {
+            Peer::Async => {
+                let listener = async_named_pipes::ServerOptions::new()
+                    .listen(&name, 4)
+                    .expect("listener");
+                let workers = crate::clients::clients(&name, threads, per_thread);
+                t = Instant::now();
+                for _ in 0..n {
+                    let pipe = listener.accept().await.expect("accept");
+                    handoffs.push(tokio::spawn(greet(Box::new(pipe))));
+                }
+                join(workers).await;
+            }
+            Peer::Tokio => {
+                let mut server = tk::ServerOptions::new()
+                    .first_pipe_instance(true)
+                    .create(&name)
+                    .expect("first instance");
+                let workers = crate::clients::clients(&name, threads, per_thread);
+                t = Instant::now();
+                for _ in 0..n {
+                    server.connect().await.expect("connect");
+                    let connected = server;
+                    server = tk::ServerOptions::new()
+                        .create(&name)
+                        .expect("next instance");
+                    handoffs.push(tokio::spawn(greet(Box::new(connected))));
+                }
+                join(workers).await;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        for h in handoffs {
+            h.await.expect("greeting task");
+        }
+        secs
+    }
+
+    /// Waits for client threads without blocking a runtime thread.
+    async fn join(workers: Vec<std::thread::JoinHandle<()>>) {
+        tokio::task::spawn_blocking(move || {
+            for w in workers {
+                w.join().expect("client thread");
+            }
+        })
+        .await
+        .expect("joining the clients");
+    }
+
     /// Seconds for `pipes` pipes at once to move `per_pipe` bytes each.
     async fn many(peer: Peer, pipes: usize, per_pipe: usize) -> f64 {
         let mut pairs = Vec::with_capacity(pipes);
@@ -266,7 +335,7 @@ mod imp {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,many]"
+                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,many,accept2,accept8] [--trace ours-tokio|tokio]"
                     );
                     return;
                 }
@@ -282,6 +351,7 @@ mod imp {
                 trips: 200,
                 pipes: 16,
                 per_pipe: MIB / 4,
+                conns: 200,
             }
         } else {
             Sizes {
@@ -289,6 +359,7 @@ mod imp {
                 trips: 2_000,
                 pipes: 256,
                 per_pipe: MIB,
+                conns: 1_000,
             }
         };
         let rounds = rounds.unwrap_or(if quick { 1 } else { 5 });
@@ -312,6 +383,8 @@ mod imp {
             on("many", s.pipes * s.per_pipe / MIB, &|| {
                 rt.block_on(many(p, s.pipes, s.per_pipe))
             });
+            on("accept2", s.conns, &|| rt.block_on(accept(p, 2, s.conns)));
+            on("accept8", s.conns, &|| rt.block_on(accept(p, 8, s.conns)));
             return;
         }
         let mut rows = Vec::new();
@@ -339,8 +412,19 @@ mod imp {
                 figures: run(&rt, |p| many(p, s.pipes, s.per_pipe), rounds, |t| mb / t),
             });
         }
+        for threads in [2, 8] {
+            let what = if threads == 2 { "accept2" } else { "accept8" };
+            if wants(what) {
+                let conns = s.conns as f64;
+                rows.push(Row {
+                    what,
+                    unit: "conn/s",
+                    figures: run(&rt, |p| accept(p, threads, s.conns), rounds, |t| conns / t),
+                });
+            }
+        }
         println!("\n## async fronts: async-named-pipes vs tokio's named pipes ({rounds} rounds, median (min-max))\n");
-        println!("MB/s: more is better; us (per round trip): less is better.\n");
+        println!("MB/s and conn/s: more is better; us (per round trip): less is better.\n");
         println!("| workload | unit | ours-tokio | tokio | ours-tokio / tokio |");
         println!("|---|---|---:|---:|---:|");
         let mut figures = Vec::new();

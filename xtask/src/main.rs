@@ -113,7 +113,7 @@ cargo xtask <command>
           the whole test suite under Wine, then mio-named-pipes 0.1.7's tests and
           parity-tokio-ipc 0.4.0's tests against this crate under Wine
   compat  only the last steps of `test`: 0.1.7's and parity-tokio-ipc's tests under Wine
-  demo    run the echo server example under Wine
+  demo    run the examples under Wine: the echo server of each front, the async message client
   bench   run the benchmarks under Wine: wineserver requests of one traced round per
           peer, then timed rounds (--requests-only: the requests alone; other
           arguments are passed to the benchmarks)
@@ -807,18 +807,32 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
 
 // ---------------------------------------------------------------- demo
 
+/// The examples `demo` runs: the mio front's echo server (given `demo`'s
+/// arguments), then the async front's echo server and message client on tokio.
+const DEMOS: [(&str, &str, &[&str]); 3] = [
+    (LIB, "echo", &[]),
+    (ASYNC, "tokio_echo", &["--features", "tokio"]),
+    (ASYNC, "message_client", &["--features", "tokio"]),
+];
+
 fn demo(args: &[String]) -> Result<()> {
     let w = setup(false)?;
     let _server = w.wineserver();
-    let mut c = w.cargo("run", GNU);
-    c.args(["-p", LIB, "--release", "--example", "echo", "--"])
-        .args(args);
-    let status = c.status().map_err(|e| e.to_string())?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the echo example exited with {status}"))
+    for (package, example, features) in DEMOS {
+        println!("\n==== {package}: example {example}");
+        let mut c = w.cargo("run", GNU);
+        c.args(["-p", package, "--release", "--example", example])
+            .args(features)
+            .arg("--");
+        if example == "echo" {
+            c.args(args);
+        }
+        let status = c.status().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("the {example} example exited with {status}"));
+        }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- runner

@@ -81,6 +81,18 @@ impl Section {
     fn per_unit(&self, n: u64) -> f64 {
         n as f64 / self.units.max(1) as f64
     }
+
+    /// The most frequent request kinds, each per unit of work: `read 16.0, ...`.
+    fn top_kinds(&self) -> String {
+        let mut kinds: Vec<(&String, &u64)> = self.kinds.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        kinds
+            .iter()
+            .take(TOP_KINDS)
+            .map(|(k, &n)| format!("{k} {:.1}", self.per_unit(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Reads a `wineserver -d1` trace and counts the requests of marked sections.
@@ -409,14 +421,7 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
         let _ = writeln!(out, "{work} ({unit})");
         for p in PEERS {
             let Some(s) = get(p, work) else { continue };
-            let mut kinds: Vec<(&String, &u64)> = s.kinds.iter().collect();
-            kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let top: Vec<String> = kinds
-                .iter()
-                .take(TOP_KINDS)
-                .map(|(k, &n)| format!("{k} {:.1}", s.per_unit(n)))
-                .collect();
-            let _ = writeln!(out, "  {p:<9} [{}] {}", s.total(), top.join(", "));
+            let _ = writeln!(out, "  {p:<9} [{}] {}", s.total(), s.top_kinds());
         }
     }
 
@@ -440,16 +445,7 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
             let ratio = r
                 .zip(d)
                 .map_or("-".into(), |(r, d)| format!("{:.2}x", r / d));
-            let top = get("relay", work).map_or(String::new(), |s| {
-                let mut kinds: Vec<(&String, &u64)> = s.kinds.iter().collect();
-                kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-                kinds
-                    .iter()
-                    .take(TOP_KINDS)
-                    .map(|(k, &n)| format!("{k} {:.1}", s.per_unit(n)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            });
+            let top = get("relay", work).map_or(String::new(), Section::top_kinds);
             let own = get("relay", work).map(|s| s.per_unit(s.children));
             let _ = writeln!(
                 out,
@@ -498,16 +494,7 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
             let ratio = o
                 .zip(t)
                 .map_or("-".into(), |(o, t)| format!("{:.2}x", o / t));
-            let top = get("ours-tokio", work).map_or(String::new(), |s| {
-                let mut kinds: Vec<(&String, &u64)> = s.kinds.iter().collect();
-                kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-                kinds
-                    .iter()
-                    .take(TOP_KINDS)
-                    .map(|(k, &n)| format!("{k} {:.1}", s.per_unit(n)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            });
+            let top = get("ours-tokio", work).map_or(String::new(), Section::top_kinds);
             let _ = writeln!(
                 out,
                 "| {work} | {unit} | {} | {} | {ratio} | {top} |",

@@ -1,6 +1,7 @@
 //! The process-wide reaper: one thread, started when a dropped pipe first
-//! needs it and ending when no dropped pipe does, that ends the linger of
-//! dropped pipes and frees what their cancelled operations leave behind.
+//! needs it and ending once no dropped pipe has needed it for [`IDLE`],
+//! that ends the linger of dropped pipes and frees what their cancelled
+//! operations leave behind.
 //!
 //! A dropped pipe whose writes are still being delivered, or whose
 //! cancelled operations the kernel has not finished, is handed over here
@@ -35,6 +36,13 @@ pub(crate) enum Visit {
 /// finished, and the longest.
 const FIRST_RETRY: Duration = Duration::from_millis(10);
 const LAST_RETRY: Duration = Duration::from_secs(1);
+/// How long the thread waits with nothing to look at before it ends. A
+/// server dropping a pipe per connection hands over a pipe every few
+/// milliseconds (a dropped pipe's cancelled read-ahead is rarely finished
+/// by the kernel before the drop returns); ending at once would start a
+/// thread for nearly every one of them (90 threads for 1,000 connections
+/// in the async front's accept benchmark under Wine).
+const IDLE: Duration = Duration::from_secs(10);
 
 struct Entry {
     pipe: Arc<dyn Lingering>,
@@ -84,12 +92,22 @@ fn run() {
     loop {
         let due = {
             let mut r = lock();
+            let mut idle_since = None;
             loop {
-                let Some(next) = r.entries.iter().map(|e| e.at).min() else {
-                    r.running = false;
-                    return;
-                };
                 let now = Instant::now();
+                let Some(next) = r.entries.iter().map(|e| e.at).min() else {
+                    let since = *idle_since.get_or_insert(now);
+                    if now.duration_since(since) >= IDLE {
+                        r.running = false;
+                        return;
+                    }
+                    r = WAKE
+                        .wait_timeout(r, IDLE - now.duration_since(since))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                    continue;
+                };
+                idle_since = None;
                 if next <= now {
                     break;
                 }

@@ -456,6 +456,7 @@ impl<F: Front> ServerOptions<F> {
             framing: self.framing(),
             limits,
             linger: self.linger,
+            created: true,
         })
     }
 

@@ -32,6 +32,9 @@ pub struct PipeSpec {
     pub(crate) framing: Framing,
     pub(crate) limits: Limits,
     pub(crate) linger: Duration,
+    /// Made by `CreateNamedPipeW`, so a pipe for sure: binding need not ask
+    /// (`GetFileType`, two wineserver requests under Wine).
+    pub(crate) created: bool,
 }
 
 impl PipeSpec {
@@ -46,6 +49,7 @@ impl PipeSpec {
             framing,
             limits: Limits::default(),
             linger: DEFAULT_LINGER,
+            created: false,
         }
     }
 
@@ -61,7 +65,14 @@ impl PipeSpec {
     /// already, `InvalidInput` if the name holds a NUL.
     pub fn default_server(addr: &OsStr) -> io::Result<PipeSpec> {
         let handle = pipe::create_server(addr, &pipe::ServerParams::default_server())?;
-        Ok(PipeSpec::queried(handle, true))
+        Ok(PipeSpec {
+            handle,
+            listening: true,
+            framing: Framing::default(),
+            limits: Limits::default(),
+            linger: DEFAULT_LINGER,
+            created: true,
+        })
     }
 
     /// For fronts: a pipe handle opened for overlapped I/O, adopted as a

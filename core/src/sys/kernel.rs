@@ -46,6 +46,8 @@ struct State<F: Front> {
     handle: Option<OwnedHandle>,
     /// The handle skips the completion port on immediate success.
     skip: bool,
+    /// The handle was made by `CreateNamedPipeW` (not adopted): a pipe.
+    created: bool,
     /// Set when a listener's Poll dequeues this handle's completions.
     driven: Option<Driven>,
     /// Where readiness goes; `None` once the user's pipe is dropped.
@@ -128,6 +130,7 @@ impl<F: Front> Shared<F> {
             framing,
             limits,
             linger,
+            created,
         } = spec;
         let engine = if listening {
             Engine::listening(framing)
@@ -141,6 +144,7 @@ impl<F: Front> Shared<F> {
                 engine,
                 handle: Some(handle),
                 skip: false,
+                created,
                 driven: None,
                 readiness: Some(readiness),
                 forgotten: Vec::new(),
@@ -374,7 +378,9 @@ impl<F: Front> Shared<F> {
             drop(st);
             return self.check_port(port);
         }
-        pipe::check_is_pipe(self.raw())?;
+        if !st.created {
+            pipe::check_is_pipe(self.raw())?;
+        }
         // Every operation on this handle passes an `OVERLAPPED` that lives
         // inside the front's header (see `op::OpCell`), as its port requires.
         port.associate(self.raw())?;

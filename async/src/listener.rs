@@ -24,10 +24,11 @@ pub const DEFAULT_PENDING: usize = 4;
 ///
 /// `pending` instances (see [`ServerOptions::listen`](named_pipes_core::ServerOptions::listen))
 /// listen from the start. When a client connects, the task waiting in
-/// [`accept`](PipeListener::accept) is woken; that poll creates the
-/// replacement (before handing the connected pipe out), makes instances
-/// whose client left listen again, and hands out the oldest connected
-/// pipe. Replacements are made only while `accept` is polled: with no task
+/// [`accept`](PipeListener::accept) is woken; that poll makes instances
+/// whose client left listen again and hands out the oldest connected pipe;
+/// the replacement is made by the next poll of `accept` (or before the
+/// hand-out, when no other instance would be listening meanwhile).
+/// Replacements are made only while `accept` is polled: with no task
 /// in `accept`, connected pipes wait (at most `2 * pending` instances in
 /// all, as in mio-named-pipes' listener), and clients beyond them meet
 /// `ERROR_PIPE_BUSY` (or wait, with a `busy_timeout`). A client that
@@ -140,17 +141,23 @@ impl PipeListener {
         let mut again = false;
         for &i in &plan.relisten {
             let now = match instances[i].disconnect() {
-                Ok(()) => instances[i].slot(cx),
+                Ok(()) => {
+                    instances[i].shared().quiet();
+                    instances[i].slot(cx)
+                }
                 Err(_) => Slot::Gone,
             };
             keep[i] = now != Slot::Gone;
             again |= now == Slot::Connected;
         }
-        // The replacements first: they listen before a connected instance
-        // is handed out.
+        // The replacements first, unless another instance listens: then
+        // the connected one is handed out at once, and the next poll of
+        // `accept` (the accept loop's next call, mostly at once) makes them
+        // while the connection is being served.
+        let create = if plan.later { 0 } else { plan.create };
         let mut failed = None;
-        let mut fresh = Vec::with_capacity(plan.create);
-        for _ in 0..plan.create {
+        let mut fresh = Vec::with_capacity(create);
+        for _ in 0..create {
             let made = self.maker.create(false).map(NamedPipe::from_spec);
             match made.and_then(|p| p.listen().map(|_| p)) {
                 Ok(p) => {

@@ -92,6 +92,12 @@ impl NamedPipe {
     /// Makes sure the driver runs and this pipe is bound to it, its engine
     /// started (reading ahead, adopting a client that came early).
     fn ready(&self) -> io::Result<()> {
+        self.ready_with(|s| s.start())
+    }
+
+    /// [`ready`](NamedPipe::ready), starting the engine with `start` if
+    /// this is the pipe's first operation.
+    fn ready_with(&self, start: impl FnOnce(&Arc<Shared<AsyncFront>>)) -> io::Result<()> {
         let driver = front::driver()?;
         let bound = self.bound.get_or_init(|| {
             let r = driver
@@ -100,7 +106,7 @@ impl NamedPipe {
             if r.is_ok() {
                 // Readiness it reports wakes tasks once the caller's call
                 // returns (`step`), not here, inside the once-cell.
-                self.shared.start();
+                start(&self.shared);
             }
             r
         });
@@ -111,9 +117,17 @@ impl NamedPipe {
     }
 
     /// Binds the pipe and starts its connect (a listener's instance):
-    /// `true` if a client is connected already.
+    /// `true` if a client is connected already. The instance is quiet: a
+    /// connect starts no read, and the pipe reads from its first
+    /// `poll_read` or `poll_recv_msg` on (most servers write first, and a
+    /// read-ahead would cost a read and its cancel per connection that is
+    /// dropped unread). Made by the listener itself, it cannot have a client
+    /// from before its first connect, so it is not asked for one.
     pub(crate) fn listen(&self) -> io::Result<bool> {
-        self.ready()?;
+        self.ready_with(|s| s.quiet())?;
+        // An instance listening again after its client left reads nothing
+        // either, whatever its last client did.
+        self.shared.quiet();
         let r = self.shared.connect();
         front::wake_deferred();
         match r {

@@ -20,8 +20,16 @@ pub enum Slot {
 pub struct Plan {
     /// Instances to disconnect and make listen again.
     pub relisten: Vec<usize>,
-    /// How many new instances to create — before handing one out.
+    /// How many new instances to create — before handing one out, unless
+    /// [`later`](Plan::later) allows it after.
     pub create: usize,
+    /// An instance is handed out and at least one other will still be
+    /// listening: the hand-out need not wait for the `create` (a listener
+    /// whose replacements are made by `accept` itself may hand the pipe out
+    /// first and make them on its next call, so that the connection is
+    /// served while they are made). False whenever no instance would be
+    /// listening in between.
+    pub later: bool,
     /// The instance to hand out, when taking one.
     pub take: Option<usize>,
     /// Whether a connected instance is left waiting for `accept`.
@@ -62,6 +70,7 @@ pub fn plan(slots: &[Slot], pending: usize, taking: bool) -> Plan {
         relisten,
         create,
         take,
+        later: take.is_some() && listening > 0,
         ready: waiting > 0,
         waiting,
         watch: waiting > 0 && listening + create < pending,
@@ -111,6 +120,22 @@ mod tests {
         // Nothing connected: nothing to take.
         let p = plan(&[L, L], 2, true);
         assert_eq!((p.take, p.ready, p.create), (None, false, 0));
+    }
+
+    #[test]
+    fn the_hand_out_waits_for_replacements_only_when_none_listens() {
+        let p = plan(&[C, L, L, L], 4, true);
+        assert_eq!((p.take, p.create, p.later), (Some(0), 1, true));
+        let p = plan(&[C], 1, true);
+        assert_eq!((p.take, p.create, p.later), (Some(0), 1, false));
+        let p = plan(&[C, C], 2, true);
+        assert_eq!((p.take, p.create, p.later), (Some(0), 2, false));
+        // An instance listening again counts as listening.
+        let p = plan(&[G, C], 2, true);
+        assert_eq!((p.take, p.later), (Some(1), true));
+        // Nothing handed out: nothing to do first.
+        let p = plan(&[L, L], 4, true);
+        assert_eq!((p.take, p.create, p.later), (None, 2, false));
     }
 
     #[test]

@@ -34,11 +34,12 @@ const WORKS: [(&str, &str); 5] = [
 const RELAY_BENCH: &str = "relay";
 const RELAY_PEERS: [&str; 2] = ["relay", "direct"];
 const RELAY_WORKS: [&str; 2] = ["relay-stdin", "relay-tcp"];
-/// The async fronts' benchmark binary: timed rounds only (async-named-pipes
-/// against tokio's named pipes; no request count yet).
+/// The async fronts' benchmark binary (async-named-pipes against tokio's and
+/// interprocess's named pipes, all on tokio).
 const ASYNC_BENCH: &str = "async_fronts";
-/// Its peers: the async front on tokio, and tokio's own named pipes.
-const ASYNC_PEERS: [&str; 2] = ["ours-tokio", "tokio"];
+/// Its peers: the async front on tokio, tokio's own named pipes, and
+/// interprocess's tokio named pipes.
+const ASYNC_PEERS: [&str; 3] = ["ours-tokio", "tokio", "interprocess"];
 /// Its workloads, with the unit of their request counts.
 const ASYNC_WORKS: [(&str, &str); 5] = [
     ("bulk", "per-MiB"),
@@ -57,11 +58,13 @@ const PINGPONG_PER_TRIP: f64 = 28.0;
 const ACCEPT_PER_CONN: f64 = 18.0;
 
 const USAGE: &str = "\
-cargo xtask bench [--requests-only] [ARGS...]
+cargo xtask bench [--requests-only] [--bins B,...] [ARGS...]
   Counts the wineserver requests of one traced round per peer and workload,
-  then runs the timed rounds. ARGS go to both benchmark binaries (throughput,
-  accept): --quick, --rounds N, --only W (throughput), --clients N (accept).
+  then runs the timed rounds. ARGS go to every benchmark binary (throughput,
+  accept, relay, async_fronts): --quick, --rounds N, --only W (throughput,
+  async_fronts), --clients N (accept).
   --requests-only   only the request counts (a quick run)
+  --bins B,...      only these benchmark binaries (e.g. --bins async_fronts)
 ";
 
 /// Requests counted in one marked section.
@@ -272,11 +275,31 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let requests_only = args.iter().any(|a| a == "--requests-only");
-    let args: Vec<String> = args
-        .iter()
-        .filter(|a| *a != "--requests-only")
-        .cloned()
-        .collect();
+    let mut bins: Option<Vec<String>> = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--requests-only" => {}
+            "--bins" => {
+                let list: Vec<String> = it
+                    .next()
+                    .map(|l| l.split(',').map(str::to_string).collect())
+                    .unwrap_or_default();
+                let known = BENCHES.into_iter().chain([RELAY_BENCH, ASYNC_BENCH]);
+                if list.is_empty() || list.iter().any(|b| !known.clone().any(|k| k == b)) {
+                    return Err(format!(
+                        "--bins takes a comma-separated list of {}, not {list:?}",
+                        known.collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                bins = Some(list);
+            }
+            _ => rest.push(a.clone()),
+        }
+    }
+    let args = rest;
+    let runs = |bin: &str| bins.as_ref().is_none_or(|b| b.iter().any(|x| x == bin));
     let w = setup(false)?;
     let mut build = w.cargo("build", GNU);
     build.args(["-p", BENCH, "-p", RELAY, "--release", "--bins"]);
@@ -288,7 +311,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     println!("==== wineserver requests: one traced round per peer, each in a process of its own");
     let traced = TracedServer::start(&w)?;
     let mut failures = Vec::new();
-    for bin in BENCHES {
+    for bin in BENCHES.into_iter().filter(|b| runs(b)) {
         for peer in PEERS {
             let mut c = run_bin(&w, bin, &args);
             c.args(["--trace", peer]);
@@ -300,7 +323,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         }
     }
     let relay_exe = relay_exe(&w);
-    for peer in RELAY_PEERS {
+    for peer in RELAY_PEERS.into_iter().filter(|_| runs(RELAY_BENCH)) {
         let mut c = run_bin(&w, RELAY_BENCH, &args);
         c.arg("--relay").arg(&relay_exe).args(["--trace", peer]);
         match run_tee(c) {
@@ -309,7 +332,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             Err(e) => failures.push(format!("relay --trace {peer}: {e}")),
         }
     }
-    for peer in ASYNC_PEERS {
+    for peer in ASYNC_PEERS.into_iter().filter(|_| runs(ASYNC_BENCH)) {
         let mut c = run_bin(&w, ASYNC_BENCH, &args);
         c.args(["--trace", peer]);
         match run_tee(c) {
@@ -323,7 +346,11 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 
     if !requests_only {
         let _server = w.wineserver();
-        for bin in BENCHES.into_iter().chain([RELAY_BENCH, ASYNC_BENCH]) {
+        for bin in BENCHES
+            .into_iter()
+            .chain([RELAY_BENCH, ASYNC_BENCH])
+            .filter(|b| runs(b))
+        {
             println!("\n==== {bin}: time");
             let mut c = run_bin(&w, bin, &args);
             if bin == RELAY_BENCH {
@@ -386,42 +413,44 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
         .filter(|(w, _)| PEERS.iter().any(|p| get(p, w).is_some()))
         .collect();
 
-    let _ = writeln!(
-        out,
-        "Requests per unit of work (one traced round of each peer, every request of its process"
-    );
-    let _ = writeln!(out, "between the workload's marks, setup included):\n");
-    let _ = write!(out, "{:<10}{:<10}", "workload", "unit");
-    for p in PEERS {
-        let _ = write!(out, "{p:>11}");
-    }
-    let _ = writeln!(out, "{:>14}", "ours/mio1");
-    for &(work, unit) in &works {
-        let _ = write!(out, "{work:<10}{unit:<10}");
+    if !works.is_empty() {
+        let _ = writeln!(
+            out,
+            "Requests per unit of work (one traced round of each peer, every request of its process"
+        );
+        let _ = writeln!(out, "between the workload's marks, setup included):\n");
+        let _ = write!(out, "{:<10}{:<10}", "workload", "unit");
         for p in PEERS {
-            let t = per_unit(p, work).map_or("-".into(), |v| format!("{v:.1}"));
-            let _ = write!(out, "{t:>11}");
+            let _ = write!(out, "{p:>11}");
         }
-        let r = per_unit("ours", work)
-            .zip(per_unit("mio1", work))
-            .map_or("-".into(), |(o, m)| format!("{:.2}x", o / m));
-        let _ = writeln!(out, "{r:>14}");
-        for p in PEERS {
-            if let Some(v) = per_unit(p, work) {
-                figures.push(format!("figure {p} {work} requests {v:.1} {unit}"));
+        let _ = writeln!(out, "{:>14}", "ours/mio1");
+        for &(work, unit) in &works {
+            let _ = write!(out, "{work:<10}{unit:<10}");
+            for p in PEERS {
+                let t = per_unit(p, work).map_or("-".into(), |v| format!("{v:.1}"));
+                let _ = write!(out, "{t:>11}");
+            }
+            let r = per_unit("ours", work)
+                .zip(per_unit("mio1", work))
+                .map_or("-".into(), |(o, m)| format!("{:.2}x", o / m));
+            let _ = writeln!(out, "{r:>14}");
+            for p in PEERS {
+                if let Some(v) = per_unit(p, work) {
+                    figures.push(format!("figure {p} {work} requests {v:.1} {unit}"));
+                }
             }
         }
-    }
 
-    let _ = writeln!(
-        out,
-        "\nThe most frequent request kinds (per unit of work; total requests of the round in brackets):"
-    );
-    for &(work, unit) in &works {
-        let _ = writeln!(out, "{work} ({unit})");
-        for p in PEERS {
-            let Some(s) = get(p, work) else { continue };
-            let _ = writeln!(out, "  {p:<9} [{}] {}", s.total(), s.top_kinds());
+        let _ = writeln!(
+            out,
+            "\nThe most frequent request kinds (per unit of work; total requests of the round in brackets):"
+        );
+        for &(work, unit) in &works {
+            let _ = writeln!(out, "{work} ({unit})");
+            for p in PEERS {
+                let Some(s) = get(p, work) else { continue };
+                let _ = writeln!(out, "  {p:<9} [{}] {}", s.total(), s.top_kinds());
+            }
         }
     }
 
@@ -485,77 +514,93 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
         );
         let _ = writeln!(
             out,
-            "| workload | unit | ours-tokio | tokio | ours-tokio vs tokio | top kinds (ours-tokio) |"
+            "| workload | unit | ours-tokio | tokio | interprocess | ours-tokio vs tokio | ours-tokio vs interprocess |"
         );
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
-        for (work, unit) in async_works {
-            let (o, t) = (per_unit("ours-tokio", work), per_unit("tokio", work));
-            let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-            let ratio = o
-                .zip(t)
-                .map_or("-".into(), |(o, t)| format!("{:.2}x", o / t));
-            let top = get("ours-tokio", work).map_or(String::new(), Section::top_kinds);
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+        let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        let ratio = |a: Option<f64>, b: Option<f64>| {
+            a.zip(b)
+                .map_or("-".into(), |(a, b)| format!("{:.2}x", a / b))
+        };
+        for &(work, unit) in &async_works {
+            let [o, t, i] = ASYNC_PEERS.map(|p| per_unit(p, work));
             let _ = writeln!(
                 out,
-                "| {work} | {unit} | {} | {} | {ratio} | {top} |",
+                "| {work} | {unit} | {} | {} | {} | {} | {} |",
                 fmt(o),
-                fmt(t)
+                fmt(t),
+                fmt(i),
+                ratio(o, t),
+                ratio(o, i)
             );
-            for (p, v) in [("ours-tokio", o), ("tokio", t)] {
-                if let Some(v) = v {
+            for p in ASYNC_PEERS {
+                if let Some(v) = per_unit(p, work) {
                     figures.push(format!("figure {p} {work} requests {v:.1} {unit}"));
                 }
             }
         }
+        let _ = writeln!(
+            out,
+            "\nThe most frequent request kinds on tokio (per unit of work; total requests of the round in brackets):"
+        );
+        for &(work, unit) in &async_works {
+            let _ = writeln!(out, "{work} ({unit})");
+            for p in ASYNC_PEERS {
+                let Some(s) = get(p, work) else { continue };
+                let _ = writeln!(out, "  {p:<12} [{}] {}", s.total(), s.top_kinds());
+            }
+        }
     }
 
-    let _ = writeln!(out, "\nTargets (requests):");
-    let verdict = |ok: Option<bool>| match ok {
-        Some(true) => "MET",
-        Some(false) => "NOT MET",
-        None => "UNKNOWN",
-    };
-    if let Some((o, m)) = per_unit("ours", "bulk").zip(per_unit("mio1", "bulk")) {
-        let _ = writeln!(
-            out,
-            "  bulk      ours <= {BULK_VS_MIO1}x mio1: {:.2}x -> {}",
-            o / m,
-            verdict(Some(o / m <= BULK_VS_MIO1))
-        );
-    }
-    if let Some(o) = per_unit("ours", "pingpong") {
-        let _ = writeln!(
-            out,
-            "  pingpong  ours <= {PINGPONG_PER_TRIP} per round trip: {o:.1} -> {}",
-            verdict(Some(o <= PINGPONG_PER_TRIP))
-        );
-    }
-    for work in ["accept2", "accept8"] {
-        if let Some(o) = per_unit("ours", work) {
+    if !works.is_empty() {
+        let _ = writeln!(out, "\nTargets (requests):");
+        let verdict = |ok: Option<bool>| match ok {
+            Some(true) => "MET",
+            Some(false) => "NOT MET",
+            None => "UNKNOWN",
+        };
+        if let Some((o, m)) = per_unit("ours", "bulk").zip(per_unit("mio1", "bulk")) {
             let _ = writeln!(
                 out,
-                "  {work:<9} ours <= {ACCEPT_PER_CONN} per connection: {o:.1} -> {}",
-                verdict(Some(o <= ACCEPT_PER_CONN))
+                "  bulk      ours <= {BULK_VS_MIO1}x mio1: {:.2}x -> {}",
+                o / m,
+                verdict(Some(o / m <= BULK_VS_MIO1))
             );
         }
-    }
-
-    let _ = writeln!(out, "\nMarkdown:\n");
-    let _ = writeln!(
-        out,
-        "| Workload | unit | ours | mio 1.x | 0.1.7 | blocking threads | ours vs mio 1.x |"
-    );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
-    for &(work, unit) in &works {
-        let _ = write!(out, "| {work} | {unit} |");
-        for p in PEERS {
-            let t = per_unit(p, work).map_or("-".into(), |v| format!("{v:.1}"));
-            let _ = write!(out, " {t} |");
+        if let Some(o) = per_unit("ours", "pingpong") {
+            let _ = writeln!(
+                out,
+                "  pingpong  ours <= {PINGPONG_PER_TRIP} per round trip: {o:.1} -> {}",
+                verdict(Some(o <= PINGPONG_PER_TRIP))
+            );
         }
-        let r = per_unit("ours", work)
-            .zip(per_unit("mio1", work))
-            .map_or("-".into(), |(o, m)| format!("{:.2}x", o / m));
-        let _ = writeln!(out, " {r} |");
+        for work in ["accept2", "accept8"] {
+            if let Some(o) = per_unit("ours", work) {
+                let _ = writeln!(
+                    out,
+                    "  {work:<9} ours <= {ACCEPT_PER_CONN} per connection: {o:.1} -> {}",
+                    verdict(Some(o <= ACCEPT_PER_CONN))
+                );
+            }
+        }
+
+        let _ = writeln!(out, "\nMarkdown:\n");
+        let _ = writeln!(
+            out,
+            "| Workload | unit | ours | mio 1.x | 0.1.7 | blocking threads | ours vs mio 1.x |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+        for &(work, unit) in &works {
+            let _ = write!(out, "| {work} | {unit} |");
+            for p in PEERS {
+                let t = per_unit(p, work).map_or("-".into(), |v| format!("{v:.1}"));
+                let _ = write!(out, " {t} |");
+            }
+            let r = per_unit("ours", work)
+                .zip(per_unit("mio1", work))
+                .map_or("-".into(), |(o, m)| format!("{:.2}x", o / m));
+            let _ = writeln!(out, " {r} |");
+        }
     }
     if c.lines == 0 {
         let _ = writeln!(

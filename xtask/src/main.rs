@@ -115,8 +115,8 @@ cargo xtask <command>
   compat  only the last steps of `test`: 0.1.7's and parity-tokio-ipc's tests under Wine
   demo    run the examples under Wine: the echo server of each front, the async message client
   bench   run the benchmarks under Wine: wineserver requests of one traced round per
-          peer, then timed rounds (--requests-only: the requests alone; other
-          arguments are passed to the benchmarks)
+          peer, then timed rounds (--requests-only: the requests alone; --bins B,...:
+          only these benchmark binaries; other arguments are passed to the benchmarks)
 
 Environment:
   XTASK_TOOLCHAIN=rustup|debian   force a toolchain (default: rustup if it has the targets)

@@ -1,9 +1,14 @@
-//! The async front against tokio's own named pipes, on one tokio
-//! multi-thread runtime (2 workers), in one process and one run:
+//! The async front against tokio's own named pipes and interprocess's, on
+//! one tokio multi-thread runtime (2 workers), in one process and one run:
 //!
 //! - `ours-tokio`: async-named-pipes (this tree), the core's engine driven
 //!   by its own completion port thread;
-//! - `tokio`: `tokio::net::windows::named_pipe`, on tokio's mio 1.x driver.
+//! - `tokio`: `tokio::net::windows::named_pipe`, on tokio's mio 1.x driver;
+//! - `interprocess`: interprocess 2.x's `os::windows::named_pipe::tokio`
+//!   byte streams (`DuplexPipeStream<Bytes>`, wrappers of tokio's pipes
+//!   whose `flush` runs `FlushFileBuffers` on tokio's blocking pool), its
+//!   servers a `PipeListener` (which creates the next instance after each
+//!   connection, as tokio's documented loop does).
 //!
 //! Workloads as in `throughput`: bulk (64 MiB one way in 64 KiB writes,
 //! MB/s), pingpong (2,000 round trips of 100 bytes, µs per round trip),
@@ -11,9 +16,11 @@
 //! accept2/accept8 (1,000 connections from 2 and 8 client threads, which
 //! open, read a one-byte greeting and close; `ours-tokio` is a
 //! `PipeListener` with 4 pending instances, `tokio` the server loop tokio's
-//! documentation gives: connect, create the next instance, hand off). Every byte
-//! received is checked. Each figure is the median, with the spread, of
-//! `--rounds N` rounds (default 5) running both peers in alternating order;
+//! documentation gives: connect, create the next instance, hand off,
+//! `interprocess` its `PipeListener::accept`). Every byte received is
+//! checked; a stream's writer flushes at its end. Each figure is the median,
+//! with the spread, of `--rounds N` rounds (default 5) running the peers in
+//! an order that rotates from round to round;
 //! `--quick` shrinks everything; `--trace PEER` runs each workload once for
 //! one peer, marked for the request count of `cargo xtask bench` (set-up
 //! included, as in `throughput`). Under Wine only the ratio within one run
@@ -43,6 +50,9 @@ mod imp {
     use std::io;
     use std::time::{Duration, Instant};
 
+    use interprocess::os::windows::named_pipe::{
+        pipe_mode::Bytes, tokio as ip, PipeListenerOptions,
+    };
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::windows::named_pipe as tk;
 
@@ -62,15 +72,35 @@ mod imp {
     enum Peer {
         Async,
         Tokio,
+        Interprocess,
     }
+
+    /// The peers, in the order of the table's columns.
+    const PEERS: [Peer; 3] = [Peer::Async, Peer::Tokio, Peer::Interprocess];
 
     impl Peer {
         fn tag(self) -> &'static str {
             match self {
                 Peer::Async => "ours-tokio",
                 Peer::Tokio => "tokio",
+                Peer::Interprocess => "interprocess",
             }
         }
+
+        /// The peer's column in the table.
+        fn index(self) -> usize {
+            PEERS
+                .iter()
+                .position(|&p| p == self)
+                .expect("a listed peer")
+        }
+    }
+
+    /// An interprocess listener of byte streams at `name`.
+    fn ip_listener(name: &str) -> io::Result<ip::PipeListener<Bytes, Bytes>> {
+        PipeListenerOptions::new()
+            .path(std::path::Path::new(name))
+            .create_tokio_duplex::<Bytes>()
     }
 
     trait Duplex: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -104,6 +134,14 @@ mod imp {
                     .create(&name)?;
                 let client = tk::ClientOptions::new().open(&name)?;
                 server.connect().await?;
+                Ok((Box::new(server), Box::new(client)))
+            }
+            Peer::Interprocess => {
+                // interprocess makes servers with a listener only; the
+                // listener's spare instance goes with it.
+                let listener = ip_listener(&name)?;
+                let client = ip::DuplexPipeStream::<Bytes>::connect_by_path(name.as_str()).await?;
+                let server = listener.accept().await?;
                 Ok((Box::new(server), Box::new(client)))
             }
         }
@@ -219,6 +257,16 @@ mod imp {
                 }
                 join(workers).await;
             }
+            Peer::Interprocess => {
+                let listener = ip_listener(&name).expect("listener");
+                let workers = crate::clients::clients(&name, threads, per_thread);
+                t = Instant::now();
+                for _ in 0..n {
+                    let pipe = listener.accept().await.expect("accept");
+                    handoffs.push(tokio::spawn(greet(Box::new(pipe))));
+                }
+                join(workers).await;
+            }
         }
         let secs = t.elapsed().as_secs_f64();
         for h in handoffs {
@@ -264,8 +312,8 @@ mod imp {
     struct Row {
         what: &'static str,
         unit: &'static str,
-        /// Per peer: the figures of every round.
-        figures: [Vec<f64>; 2],
+        /// Per peer (in the order of `PEERS`): the figures of every round.
+        figures: [Vec<f64>; 3],
     }
 
     fn run<F: Future<Output = f64>>(
@@ -273,19 +321,16 @@ mod imp {
         f: impl Fn(Peer) -> F,
         rounds: usize,
         to_figure: impl Fn(f64) -> f64,
-    ) -> [Vec<f64>; 2] {
-        let mut out = [Vec::new(), Vec::new()];
+    ) -> [Vec<f64>; 3] {
+        let mut out = [Vec::new(), Vec::new(), Vec::new()];
         for r in 0..rounds {
-            let order = if r % 2 == 0 {
-                [Peer::Async, Peer::Tokio]
-            } else {
-                [Peer::Tokio, Peer::Async]
-            };
-            for p in order {
+            // Each peer goes first in turn.
+            for k in 0..PEERS.len() {
+                let p = PEERS[(r + k) % PEERS.len()];
                 let secs = rt
                     .block_on(async { tokio::time::timeout(Duration::from_secs(600), f(p)).await });
                 let secs = secs.unwrap_or_else(|_| panic!("{}: no result after 600 s", p.tag()));
-                out[usize::from(p == Peer::Tokio)].push(to_figure(secs));
+                out[p.index()].push(to_figure(secs));
             }
         }
         out
@@ -317,15 +362,13 @@ mod imp {
                     )
                 }
                 "--trace" => {
-                    trace = match args.next().as_deref() {
-                        Some("ours-tokio") => Some(Peer::Async),
-                        Some("tokio") => Some(Peer::Tokio),
-                        other => {
-                            eprintln!(
-                                "async_fronts: --trace takes ours-tokio or tokio, not {other:?}"
-                            );
-                            std::process::exit(2);
-                        }
+                    let arg = args.next();
+                    trace = PEERS.into_iter().find(|p| Some(p.tag()) == arg.as_deref());
+                    if trace.is_none() {
+                        eprintln!(
+                            "async_fronts: --trace takes ours-tokio, tokio or interprocess, not {arg:?}"
+                        );
+                        std::process::exit(2);
                     }
                 }
                 // Options of the other benchmark binaries, which `cargo xtask
@@ -335,7 +378,7 @@ mod imp {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,many,accept2,accept8] [--trace ours-tokio|tokio]"
+                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,many,accept2,accept8] [--trace ours-tokio|tokio|interprocess]"
                     );
                     return;
                 }
@@ -423,27 +466,34 @@ mod imp {
                 });
             }
         }
-        println!("\n## async fronts: async-named-pipes vs tokio's named pipes ({rounds} rounds, median (min-max))\n");
+        println!("\n## async fronts: async-named-pipes vs tokio's and interprocess's named pipes ({rounds} rounds, median (min-max))\n");
         println!("MB/s and conn/s: more is better; us (per round trip): less is better.\n");
-        println!("| workload | unit | ours-tokio | tokio | ours-tokio / tokio |");
-        println!("|---|---|---:|---:|---:|");
+        println!("| workload | unit | ours-tokio | tokio | interprocess | ours-tokio / tokio | ours-tokio / interprocess |");
+        println!("|---|---|---:|---:|---:|---:|---:|");
         let mut figures = Vec::new();
         for mut r in rows {
-            let (lo_a, hi_a) = spread(&r.figures[0]);
-            let (lo_t, hi_t) = spread(&r.figures[1]);
-            let a = median(&mut r.figures[0]);
-            let t = median(&mut r.figures[1]);
+            let mut cells = String::new();
+            let mut medians = [0.0; 3];
+            for (k, p) in PEERS.into_iter().enumerate() {
+                let (lo, hi) = spread(&r.figures[k]);
+                let m = median(&mut r.figures[k]);
+                medians[k] = m;
+                cells.push_str(&format!(" {m:.1} ({lo:.1}-{hi:.1}) |"));
+                figures.push(format!(
+                    "figure {} {} time {m:.1} {}",
+                    p.tag(),
+                    r.what,
+                    r.unit
+                ));
+            }
+            let [a, t, i] = medians;
             println!(
-                "| {} | {} | {a:.1} ({lo_a:.1}-{hi_a:.1}) | {t:.1} ({lo_t:.1}-{hi_t:.1}) | {:.2} |",
+                "| {} | {} |{cells} {:.2} | {:.2} |",
                 r.what,
                 r.unit,
-                a / t
+                a / t,
+                a / i
             );
-            figures.push(format!(
-                "figure ours-tokio {} time {a:.1} {}",
-                r.what, r.unit
-            ));
-            figures.push(format!("figure tokio {} time {t:.1} {}", r.what, r.unit));
         }
         println!();
         for f in figures {

@@ -57,6 +57,36 @@ pub const DEFAULT_PENDING: usize = 4;
 /// }
 /// # }
 /// ```
+///
+/// With feature `futures-core`, `PipeListener` and `&PipeListener` are a
+/// `futures_core::Stream` of connected pipes (the `Stream` of futures,
+/// tokio-stream and smol): each item is an `accept`. The listener itself
+/// is the stream, so it can be moved into a task and combined like any
+/// stream; `&PipeListener` is one too, for a listener shared or kept for
+/// later (`(&listener).next()`). An error is an item, not the end: the
+/// stream never ends, and the next poll tries again at once (a consumer
+/// that skips errors retries a lasting one, such as all `max_instances`
+/// taken, without pause).
+///
+/// ```no_run
+/// use async_named_pipes::PipeListener;
+/// use futures_util::StreamExt;
+/// use tokio::io::AsyncWriteExt;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = PipeListener::bind(r"\\.\pipe\async-named-pipes-doc-stream")?;
+/// // The listener moves into a task of its own, which greets every client.
+/// tokio::spawn(listener.for_each_concurrent(None, |pipe| async move {
+///     match pipe {
+///         Ok(mut pipe) => {
+///             let _ = pipe.write_all(b"hello").await;
+///         }
+///         Err(e) => eprintln!("accept failed: {e}"),
+///     }
+/// }));
+/// # Ok(())
+/// # }
+/// ```
 pub struct PipeListener {
     maker: Instances,
     pending: usize,

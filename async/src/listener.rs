@@ -206,9 +206,12 @@ impl PipeListener {
         match (taken, failed) {
             (Some(pipe), _) => Poll::Ready(Ok(pipe)),
             (None, Some(e)) if instances.is_empty() => Poll::Ready(Err(e)),
-            (None, _) if instances.is_empty() => Poll::Ready(Err(io::Error::other(
-                "the listener has no instance left listening",
-            ))),
+            // Instances all lost to a driver that stopped: say why.
+            (None, _) if instances.is_empty() => {
+                Poll::Ready(Err(front::driver().err().unwrap_or_else(|| {
+                    io::Error::other("the listener has no instance left listening")
+                })))
+            }
             (None, _) => {
                 if again {
                     cx.waker().wake_by_ref();

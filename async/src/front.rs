@@ -9,15 +9,22 @@
 //! thread after each batch, a task's thread after each pipe call). A waker
 //! may run executor code, even drop a task and with it another pipe; none
 //! of that happens while a pipe is locked.
+//!
+//! Should the driver thread ever stop, every task waiting on a live pipe
+//! is woken ([`wake_all`], the driver's `on_stop` hook), and its next poll
+//! fails with the driver's error: every pipe's wakers are in one
+//! process-wide registry ([`Wakers::registered`]) from the pipe's creation
+//! to its drop.
 // The thread-local's initializer is `const` already; clippy 1.96 flags the
 // macro regardless.
 #![allow(clippy::missing_const_for_thread_local)]
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::io;
 use std::mem;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::Waker;
 
 use named_pipes_core::front::{BareHeader, Driver, Instances, PipeSpec, Readiness, Sink};
@@ -60,10 +67,20 @@ unsafe impl Front for AsyncFront {
 /// The process-wide driver: created on the first pipe operation.
 static DRIVER: OnceLock<Result<Driver<AsyncFront>, String>> = OnceLock::new();
 
+/// A stop of the driver as the unit tests simulate it: the real one
+/// cannot be made to fail from this crate (the core's own test makes it
+/// fail and checks that it runs `on_stop` once `check` reports why).
+#[cfg(test)]
+pub(crate) static STOPPED_IN_TEST: OnceLock<String> = OnceLock::new();
+
 /// The driver, started on first use.
 pub(crate) fn driver() -> io::Result<&'static Driver<AsyncFront>> {
+    #[cfg(test)]
+    if let Some(why) = STOPPED_IN_TEST.get() {
+        return Err(io::Error::other(why.clone()));
+    }
     let d = DRIVER.get_or_init(|| {
-        Driver::start(wake_deferred)
+        Driver::start(wake_deferred, wake_all)
             .map_err(|e| format!("could not start the named pipe completion port: {e}"))
     });
     match d {
@@ -108,6 +125,26 @@ pub(crate) fn wake_deferred() {
     }
 }
 
+/// The wakers of every live pipe, by address (unique while the entry's
+/// `Weak` keeps the allocation).
+static LIVE: Mutex<BTreeMap<usize, Weak<Wakers>>> = Mutex::new(BTreeMap::new());
+
+fn live() -> MutexGuard<'static, BTreeMap<usize, Weak<Wakers>>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wakes every task waiting on a live pipe: the driver's `on_stop` hook,
+/// run on its thread once it stopped and [`driver`] reports why. Each woken
+/// task's next poll fails with that error. Wakes outside every lock.
+pub(crate) fn wake_all() {
+    let pipes: Vec<Weak<Wakers>> = live().values().cloned().collect();
+    for wakers in pipes.iter().filter_map(Weak::upgrade) {
+        for w in wakers.take_all().into_iter().flatten() {
+            w.wake();
+        }
+    }
+}
+
 /// A pipe's readiness and the tasks waiting on each side of it.
 #[derive(Debug, Default)]
 pub(crate) struct Wakers(Mutex<Slots>);
@@ -130,6 +167,20 @@ pub(crate) enum Side {
 }
 
 impl Wakers {
+    /// A new pipe's wakers, in the registry [`wake_all`] wakes until
+    /// [`unregister`](Wakers::unregister).
+    pub(crate) fn registered() -> Arc<Wakers> {
+        let wakers = Arc::new(Wakers::default());
+        live().insert(Arc::as_ptr(&wakers) as usize, Arc::downgrade(&wakers));
+        wakers
+    }
+
+    /// Takes the pipe's wakers out of the registry (the pipe is dropped).
+    pub(crate) fn unregister(self: &Arc<Self>) {
+        let gone = live().remove(&(Arc::as_ptr(self) as usize));
+        drop(gone);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Slots> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -186,5 +237,66 @@ impl Sink for AsyncSink {
         for w in read.into_iter().chain(write) {
             defer(w);
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+
+    /// Held by the tests that call [`wake_all`], which wakes the other's
+    /// wakers too.
+    pub(crate) static WAKE_ALL: Mutex<()> = Mutex::new(());
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    pub(crate) struct Count(AtomicUsize);
+
+    impl Count {
+        pub(crate) fn get(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn is_live(w: &Arc<Wakers>) -> bool {
+        live().contains_key(&(Arc::as_ptr(w) as usize))
+    }
+
+    #[test]
+    fn wake_all_wakes_the_registered_wakers_until_unregistered() {
+        let _serial = WAKE_ALL.lock().unwrap_or_else(PoisonError::into_inner);
+        let (read, write) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let (read_waker, write_waker) = (
+            Waker::from(Arc::clone(&read)),
+            Waker::from(Arc::clone(&write)),
+        );
+        let wakers = Wakers::registered();
+        assert!(is_live(&wakers));
+        wakers.park(Side::Read, &read_waker);
+        wakers.park(Side::Write, &write_waker);
+        wake_all();
+        assert_eq!((read.get(), write.get()), (1, 1));
+        // Taken: woken once only.
+        wake_all();
+        assert_eq!((read.get(), write.get()), (1, 1));
+        // Parked again, then unregistered (the pipe dropped): not woken.
+        wakers.park(Side::Read, &read_waker);
+        wakers.unregister();
+        assert!(!is_live(&wakers));
+        wake_all();
+        assert_eq!(read.get(), 1);
     }
 }

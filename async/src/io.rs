@@ -1,5 +1,7 @@
 //! The I/O traits of tokio (feature `tokio`) and futures-io (feature
-//! `futures-io`), for `NamedPipe` and `&NamedPipe`, over its poll methods.
+//! `futures-io`), for `NamedPipe` and `&NamedPipe`, over its poll methods;
+//! the `Stream` of futures-core (feature `futures-core`) for
+//! `PipeListener` and `&PipeListener`, over `poll_accept`.
 
 #[cfg(feature = "tokio")]
 mod tokio_io {
@@ -95,4 +97,40 @@ mod futures_io_impl {
     }
 
     impls!(NamedPipe, &NamedPipe);
+}
+
+#[cfg(feature = "futures-core")]
+mod futures_core_impl {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures_core::stream::{FusedStream, Stream};
+
+    use crate::{NamedPipe, PipeListener};
+
+    /// The same impls for the listener and for a shared reference to it.
+    macro_rules! impls {
+        ($($t:ty),*) => {$(
+            /// Every item is an [`accept`](PipeListener::accept); an error
+            /// is an item too, and the stream goes on after it (the next
+            /// poll tries again). It never ends.
+            impl Stream for $t {
+                type Item = io::Result<NamedPipe>;
+
+                fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<NamedPipe>>> {
+                    PipeListener::poll_accept(&self, cx).map(Some)
+                }
+            }
+
+            /// The stream never ends.
+            impl FusedStream for $t {
+                fn is_terminated(&self) -> bool {
+                    false
+                }
+            }
+        )*};
+    }
+
+    impls!(PipeListener, &PipeListener);
 }

@@ -19,7 +19,8 @@
 //! [`NamedPipe::impersonate_client`]) are the core's.
 //!
 //! [`PipeListener`] keeps instances listening and hands out connected
-//! pipes with `accept().await`.
+//! pipes with `accept().await`; with feature `futures-core`, it is a
+//! `Stream` of them too.
 //!
 //! This crate compiles on every platform; its content exists on Windows
 //! only.

@@ -58,6 +58,36 @@ pub const DEFAULT_PENDING: usize = 4;
 /// }
 /// # }
 /// ```
+///
+/// With feature `futures-core`, `PipeListener` and `&PipeListener` are a
+/// `futures_core::Stream` of connected pipes (the `Stream` of futures,
+/// tokio-stream and smol): each item is an `accept`. The listener itself
+/// is the stream, so it can be moved into a task and combined like any
+/// stream; `&PipeListener` is one too, for a listener shared or kept for
+/// later (`(&listener).next()`). An error is an item, not the end: the
+/// stream never ends, and the next poll tries again at once (a consumer
+/// that skips errors retries a lasting one, such as all `max_instances`
+/// taken, without pause).
+///
+/// ```no_run
+/// use async_named_pipes::PipeListener;
+/// use futures_util::StreamExt;
+/// use tokio::io::AsyncWriteExt;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = PipeListener::bind(r"\\.\pipe\async-named-pipes-doc-stream")?;
+/// // The listener moves into a task of its own, which greets every client.
+/// tokio::spawn(listener.for_each_concurrent(None, |pipe| async move {
+///     match pipe {
+///         Ok(mut pipe) => {
+///             let _ = pipe.write_all(b"hello").await;
+///         }
+///         Err(e) => eprintln!("accept failed: {e}"),
+///     }
+/// }));
+/// # Ok(())
+/// # }
+/// ```
 pub struct PipeListener {
     maker: Instances,
     pending: usize,
@@ -183,9 +213,12 @@ impl PipeListener {
         match (taken, failed) {
             (Some(pipe), _) => Poll::Ready(Ok(pipe)),
             (None, Some(e)) if instances.is_empty() => Poll::Ready(Err(e)),
-            (None, _) if instances.is_empty() => Poll::Ready(Err(io::Error::other(
-                "the listener has no instance left listening",
-            ))),
+            // Instances all lost to a driver that stopped: say why.
+            (None, _) if instances.is_empty() => {
+                Poll::Ready(Err(front::driver().err().unwrap_or_else(|| {
+                    io::Error::other("the listener has no instance left listening")
+                })))
+            }
             (None, _) => {
                 if again {
                     cx.waker().wake_by_ref();

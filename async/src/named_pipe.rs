@@ -75,7 +75,7 @@ pub struct NamedPipe {
 impl NamedPipe {
     /// Wraps a handle the core made ready (see `PipeSpec`).
     pub(crate) fn from_spec(spec: PipeSpec) -> NamedPipe {
-        let wakers = Arc::new(Wakers::default());
+        let wakers = Wakers::registered();
         NamedPipe {
             shared: Shared::new(spec, AsyncSink(Arc::clone(&wakers))),
             wakers,
@@ -139,7 +139,7 @@ impl NamedPipe {
 
     /// One step of an operation on `side`: parks the task's waker first,
     /// then tries `op`; `WouldBlock` means pending (the waker is woken when
-    /// the side turns ready).
+    /// the side turns ready, or when the driver stops).
     fn step<T>(
         &self,
         cx: &mut Context<'_>,
@@ -153,7 +153,13 @@ impl NamedPipe {
         let r = op(&self.shared);
         front::wake_deferred();
         match r {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+            // The driver may have stopped after `ready` and woken the
+            // waiting tasks before this one parked: asked after the park,
+            // it says so (it records why before it wakes anyone).
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match front::driver() {
+                Ok(_) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
             r => Poll::Ready(r),
         }
     }
@@ -395,6 +401,7 @@ impl Drop for NamedPipe {
     /// limit, then the handle is closed — with or without a runtime. The
     /// tasks' wakers are dropped after the pipe is let go, outside its lock.
     fn drop(&mut self) {
+        self.wakers.unregister();
         let wakers = self.wakers.take_all();
         self.shared.forsake();
         front::wake_deferred();
@@ -414,4 +421,93 @@ impl fmt::Debug for NamedPipe {
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<NamedPipe>();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::PoisonError;
+    use std::task::Waker;
+
+    use super::*;
+    use crate::front::tests::{Count, WAKE_ALL};
+    use crate::front::{wake_all, STOPPED_IN_TEST};
+    use crate::{ClientOptions, ServerOptions};
+
+    const WHY: &str = "the driver stopped (simulated)";
+
+    fn fails_saying_why<T: fmt::Debug>(p: Poll<io::Result<T>>) {
+        match p {
+            Poll::Ready(Err(e)) => assert_eq!(e.to_string(), WHY),
+            p => panic!("{p:?} where the error was due"),
+        }
+    }
+
+    /// The driver stopping, simulated (see `STOPPED_IN_TEST`) in the
+    /// order the core's driver keeps: the error first, then `on_stop`. The
+    /// only test in this binary that stops the driver: every pipe fails
+    /// from then on.
+    #[test]
+    fn a_stopped_driver_wakes_every_waiting_task_and_their_next_poll_fails() {
+        let _serial = WAKE_ALL.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = format!(r"\\.\pipe\async-named-pipes-unit-{}", std::process::id());
+        let server = ServerOptions::new()
+            .first_pipe_instance(true)
+            .create(&name)
+            .unwrap();
+        let client = ClientOptions::new().open(&name).unwrap();
+        // A second instance, listening with no client.
+        let lonely = ServerOptions::new().create(&name).unwrap();
+        let (reader, connector, late) = (
+            Arc::new(Count::default()),
+            Arc::new(Count::default()),
+            Arc::new(Count::default()),
+        );
+        let reader_waker = Waker::from(Arc::clone(&reader));
+        let connector_waker = Waker::from(Arc::clone(&connector));
+        let late_waker = Waker::from(Arc::clone(&late));
+        // The client came first: the connect is done at once.
+        let connected = Waker::from(Arc::new(Count::default()));
+        let mut cx = Context::from_waker(&connected);
+        assert!(matches!(server.poll_connect(&mut cx), Poll::Ready(Ok(()))));
+        let mut cx = Context::from_waker(&reader_waker);
+        // A read with nothing sent and a connect with no client wait.
+        let mut buf = [0u8; 8];
+        assert!(server.poll_read(&mut cx, &mut buf).is_pending());
+        let mut cx = Context::from_waker(&connector_waker);
+        assert!(lonely.poll_connect(&mut cx).is_pending());
+        // A listener's accept waits on each of its instances.
+        let listener = ServerOptions::new()
+            .listen(format!("{name}-listener"), 2)
+            .unwrap();
+        let acceptor = Arc::new(Count::default());
+        let acceptor_waker = Waker::from(Arc::clone(&acceptor));
+        let mut cx = Context::from_waker(&acceptor_waker);
+        assert!(listener.poll_accept(&mut cx).is_pending());
+
+        // The driver stops after a task's `ready` and wakes everyone before
+        // that task parks: the task, asked after its park, fails rather than
+        // wait for a wake that came before it.
+        let mut cx = Context::from_waker(&late_waker);
+        let missed = client.step(&mut cx, Side::Read, |_| {
+            STOPPED_IN_TEST.set(WHY.to_owned()).unwrap();
+            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+        });
+        fails_saying_why(missed);
+
+        // `on_stop`: the tasks waiting are woken (that last one too: it
+        // parked), once.
+        assert_eq!((reader.get(), connector.get(), late.get()), (0, 0, 0));
+        assert_eq!(acceptor.get(), 0);
+        wake_all();
+        assert_eq!((reader.get(), connector.get(), late.get()), (1, 1, 1));
+        // Once per instance listening.
+        assert_eq!(acceptor.get(), 2);
+        // Their next poll fails saying why, and so does every later one.
+        let mut cx = Context::from_waker(&reader_waker);
+        fails_saying_why(server.poll_read(&mut cx, &mut buf));
+        fails_saying_why(lonely.poll_connect(&mut cx));
+        fails_saying_why(client.poll_write(&mut cx, b"x"));
+        let mut cx = Context::from_waker(&acceptor_waker);
+        fails_saying_why(listener.poll_accept(&mut cx));
+    }
 }

@@ -146,3 +146,71 @@ fn several_pipes_in_one_block_on() {
         },
     )));
 }
+
+/// The listener moved into a task as a `Stream` (feature `futures-core`):
+/// every client that opens is served, concurrently, on the thread pool.
+#[cfg(feature = "futures-core")]
+#[test]
+fn the_listener_as_a_stream_on_a_thread_pool() {
+    use async_named_pipes::{ClientOptions, ServerOptions};
+    use futures_util::StreamExt;
+
+    const CLIENTS: usize = 40;
+    let pool = ThreadPool::builder().pool_size(2).create().unwrap();
+    let name = util::name();
+    let listener = ServerOptions::new().listen(&name, 4).unwrap();
+    let (served, served_rx) = mpsc::channel();
+    pool.spawn(
+        listener
+            .take(CLIENTS)
+            .for_each_concurrent(None, move |pipe| {
+                let served = served.clone();
+                async move {
+                    // Echo until the client closes.
+                    let pipe = pipe.unwrap();
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        match (&pipe).read(&mut buf).await.unwrap() {
+                            0 => break,
+                            n => (&pipe).write_all(&buf[..n]).await.unwrap(),
+                        }
+                    }
+                    let _ = served.send(());
+                }
+            }),
+    )
+    .unwrap();
+    let (done, results) = mpsc::channel();
+    for i in 0..CLIENTS {
+        let done = done.clone();
+        let name = name.clone();
+        pool.spawn(async move {
+            let mut options = ClientOptions::new();
+            options.busy_timeout(Some(PATIENCE));
+            let client = NamedPipe::open(&options, &name).await.unwrap();
+            let data = Rng::new(500 + i as u64).bytes(5_000 + i * 101);
+            let send = async {
+                (&client).write_all(&data).await.unwrap();
+            };
+            let receive = async {
+                let mut got = vec![0u8; data.len()];
+                (&client).read_exact(&mut got).await.unwrap();
+                got
+            };
+            let ((), got) = join(send, receive).await;
+            let _ = done.send(got == data);
+        })
+        .unwrap();
+    }
+    for _ in 0..CLIENTS {
+        let ok = results
+            .recv_timeout(PATIENCE)
+            .expect("every client finishes");
+        assert!(ok, "a client's echo differs");
+    }
+    for _ in 0..CLIENTS {
+        served_rx
+            .recv_timeout(PATIENCE)
+            .expect("the stream served every client");
+    }
+}

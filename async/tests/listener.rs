@@ -134,3 +134,52 @@ async fn dropping_the_listener_stops_listening() {
     let e = ClientOptions::new().open(&name).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e:?}");
 }
+
+/// The listener as a `Stream` (feature `futures-core`), borrowed: each
+/// item is a connected pipe; a client that left before it was polled is
+/// skipped; clients that come while the stream is polled are yielded too.
+#[cfg(feature = "futures-core")]
+#[tokio::test(flavor = "current_thread")]
+async fn the_stream_yields_each_client_and_skips_one_that_left() {
+    use futures_util::StreamExt;
+
+    let name = name();
+    let listener = ServerOptions::new().listen(&name, 4).unwrap();
+    drop(ClientOptions::new().open(&name).unwrap());
+    let mut clients = Vec::new();
+    for i in 1..=3u8 {
+        let mut c = ClientOptions::new().open(&name).unwrap();
+        c.write_all(&[i; 4]).await.unwrap();
+        clients.push(c);
+    }
+    let mut incoming = &listener;
+    let mut seen = BTreeSet::new();
+    // Kept open: each client reads its answer below.
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        let mut server = within("next", incoming.next()).await.unwrap().unwrap();
+        let mut buf = [0u8; 4];
+        within("read", server.read_exact(&mut buf)).await.unwrap();
+        assert_eq!(buf, [buf[0]; 4]);
+        server.write_all(&[buf[0] + 100]).await.unwrap();
+        seen.insert(buf[0]);
+        served.push(server);
+    }
+    assert_eq!(seen, BTreeSet::from([1, 2, 3]));
+    for (i, c) in clients.iter_mut().enumerate() {
+        let mut one = [0u8; 1];
+        within("client read", c.read_exact(&mut one)).await.unwrap();
+        assert_eq!(one[0], i as u8 + 101);
+    }
+    // The client that left is not yielded: the stream waits.
+    assert!(timeout(Duration::from_millis(200), incoming.next())
+        .await
+        .is_err());
+    // A client that comes now is.
+    let mut late = ClientOptions::new().open(&name).unwrap();
+    late.write_all(b"late").await.unwrap();
+    let mut server = within("next", incoming.next()).await.unwrap().unwrap();
+    let mut buf = [0u8; 4];
+    within("read", server.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"late");
+}

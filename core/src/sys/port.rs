@@ -6,9 +6,11 @@
 //! The thread waits in `GetQueuedCompletionStatusEx` with no timeout and
 //! takes up to [`BATCH`] completions per call: it runs only when the
 //! kernel finished something, and one thread serves every pipe. It never
-//! ends on its own; if dequeuing ever fails, the error is recorded and
+//! ends on its own; if dequeuing ever fails, the error is recorded,
 //! [`Driver::check`] reports it from then on, so every pipe's next
-//! operation fails saying why instead of waiting forever.
+//! operation fails saying why instead of waiting forever, and then the
+//! front's `on_stop` hook runs, so that it can wake what is waiting
+//! already.
 
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
@@ -85,12 +87,15 @@ impl<F: Front> Driver<F> {
     /// Creates the completion port (`CreateIoCompletionPort`) and starts
     /// its thread. `after_batch` runs on that thread after each batch of
     /// completions, outside every pipe's lock (the async front wakes the
-    /// tasks there whose readiness the batch changed).
+    /// tasks there whose readiness the batch changed). `on_stop` runs on
+    /// that thread once if it ever stops, after [`check`](Driver::check)
+    /// started to report why (the async front wakes every waiting task
+    /// there, whose next poll then fails with that error).
     ///
     /// # Errors
     ///
     /// The OS error of creating the port, or of starting the thread.
-    pub fn start(after_batch: fn()) -> io::Result<Driver<F>> {
+    pub fn start(after_batch: fn(), on_stop: fn()) -> io::Result<Driver<F>> {
         // SAFETY: a new port, associated with no file (INVALID_HANDLE_VALUE,
         // no existing port); 0 threads means as many as processors.
         let port =
@@ -98,14 +103,14 @@ impl<F: Front> Driver<F> {
         if port.is_null() {
             return Err(io::Error::last_os_error());
         }
-        Driver::run(port, after_batch).inspect_err(|_| {
+        Driver::run(port, after_batch, on_stop).inspect_err(|_| {
             // SAFETY: the port was created above and nothing else has it.
             unsafe { CloseHandle(port) };
         })
     }
 
     /// Starts the thread on `port`, which it never closes.
-    fn run(port: HANDLE, after_batch: fn()) -> io::Result<Driver<F>> {
+    fn run(port: HANDLE, after_batch: fn(), on_stop: fn()) -> io::Result<Driver<F>> {
         let inner = Arc::new(Inner {
             port: port as usize,
             failed: OnceLock::new(),
@@ -113,7 +118,12 @@ impl<F: Front> Driver<F> {
         let theirs = Arc::clone(&inner);
         let spawned = thread::Builder::new()
             .name("named-pipes-iocp".into())
-            .spawn(move || drain::<F>(&theirs, after_batch));
+            .spawn(move || {
+                drain::<F>(&theirs, after_batch);
+                // `drain` recorded why it returned: `check` reports it
+                // before the hook wakes anyone.
+                let _ = panic::catch_unwind(on_stop);
+            });
         spawned?;
         Ok(Driver {
             inner,
@@ -180,7 +190,7 @@ impl Port for DriverPort {
 }
 
 /// The driver thread: dequeues completions in batches, hands each to the
-/// core, and records why it stops if it ever does.
+/// core, and records why it stops if it ever does (then returns).
 fn drain<F: Front>(inner: &Inner, after_batch: fn()) {
     let port = inner.port as HANDLE;
     let mut entries = [OVERLAPPED_ENTRY::default(); BATCH];
@@ -229,6 +239,7 @@ fn drain<F: Front>(inner: &Inner, after_batch: fn()) {
 mod tests {
     //! Under Wine with the crate's other Windows tests.
     use std::ffi::OsStr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use std::os::windows::io::AsRawHandle;
@@ -239,6 +250,13 @@ mod tests {
 
     fn noop() {}
 
+    /// How often the failing driver's `on_stop` ran.
+    static STOPS: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_stop() {
+        STOPS.fetch_add(1, Ordering::SeqCst);
+    }
+
     #[test]
     fn a_driver_whose_dequeue_fails_says_why_from_then_on() {
         let name = format!(r"\\.\pipe\named-pipes-core-port-{}", std::process::id());
@@ -246,11 +264,15 @@ mod tests {
         // fails (closing a port under a waiting thread would do it on
         // Windows, but Wine 8 leaves the thread waiting).
         let not_a_port = PipeSpec::default_server(OsStr::new(&name)).unwrap();
-        let driver = Driver::<Probe>::run(not_a_port.handle.as_raw_handle(), noop).unwrap();
+        let driver =
+            Driver::<Probe>::run(not_a_port.handle.as_raw_handle(), noop, count_stop).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while driver.check().is_ok() && Instant::now() < deadline {
+        while STOPS.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }
+        assert_eq!(STOPS.load(Ordering::SeqCst), 1, "on_stop ran once");
+        // The hook ran after the error was recorded: a task it wakes
+        // finds the error.
         let e = driver.check().unwrap_err();
         assert!(
             e.to_string()
@@ -270,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_handle_is_bound_to_one_port() {
-        let driver = Driver::<Probe>::start(noop).unwrap();
+        let driver = Driver::<Probe>::start(noop, noop).unwrap();
         assert!(driver.check().is_ok());
         let name = format!(
             r"\\.\pipe\named-pipes-core-port-bind-{}",
@@ -281,7 +303,7 @@ mod tests {
         driver.bind(&pipe).unwrap();
         // Another port cannot take the handle: a handle keeps its port for
         // life (`CreateIoCompletionPort` refuses it).
-        let other = Driver::<Probe>::start(noop).unwrap();
+        let other = Driver::<Probe>::start(noop, noop).unwrap();
         assert!(other.bind(&pipe).is_err());
         // Once started, binding again only checks, and succeeds.
         pipe.start();

@@ -310,4 +310,95 @@ mod tests {
         driver.bind(&pipe).unwrap();
         assert!(driver.check().is_ok() && other.check().is_ok());
     }
+
+    /// Batches the gated driver finished, and whether it may go on.
+    static BATCHES: AtomicUsize = AtomicUsize::new(0);
+    static GATE_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    /// The gated driver's `after_batch`: counts the batch, then waits while
+    /// the gate is closed (completions pile up in the port meanwhile).
+    fn gated_batch() {
+        BATCHES.fetch_add(1, Ordering::SeqCst);
+        while !GATE_OPEN.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits up to 10 s for `done`.
+    fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: not after 10 s");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn completions_that_piled_up_are_taken_in_one_batch() {
+        use std::io::Write;
+        const PIPES: usize = 40;
+        let driver = Driver::<Probe>::start(gated_batch, noop).unwrap();
+        let base = format!(
+            r"\\.\pipe\named-pipes-core-port-batch-{}",
+            std::process::id()
+        );
+        let mut servers = Vec::new();
+        let mut clients = Vec::new();
+        for i in 0..PIPES {
+            let name = format!("{base}-{i}");
+            let spec = PipeSpec::default_server(OsStr::new(&name)).unwrap();
+            let pipe = Shared::<Probe>::new(spec, NoSink);
+            driver.bind(&pipe).unwrap();
+            pipe.start();
+            let _ = pipe.connect();
+            clients.push(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&name)
+                    .unwrap(),
+            );
+            servers.push(pipe);
+        }
+        // Every connect completed, every server reads ahead.
+        until("connects", || servers.iter().all(|p| p.connect().is_ok()));
+        let mut buf = [0u8; 8];
+        assert!(servers.iter().all(|p| p.read(&mut buf).is_err()));
+        // The driver stops after its next batch: one read completing.
+        GATE_OPEN.store(false, Ordering::SeqCst);
+        let before = BATCHES.load(Ordering::SeqCst);
+        clients[0].write_all(b"first").unwrap();
+        until("the first batch", || {
+            BATCHES.load(Ordering::SeqCst) > before
+        });
+        let stopped = BATCHES.load(Ordering::SeqCst);
+        // The others complete while the driver waits: their completions
+        // pile up in the port.
+        for c in &mut clients[1..] {
+            c.write_all(b"piled").unwrap();
+        }
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(BATCHES.load(Ordering::SeqCst), stopped, "the driver waited");
+        GATE_OPEN.store(true, Ordering::SeqCst);
+        // Every pipe gets its data...
+        let mut got = vec![Vec::new(); PIPES];
+        until("every read", || {
+            for (p, g) in servers.iter().zip(&mut got) {
+                if let Ok(n) = p.read(&mut buf) {
+                    g.extend_from_slice(&buf[..n]);
+                }
+            }
+            got[0].len() == 5 && got[1..].iter().all(|g| g.len() == 5)
+        });
+        assert_eq!(got[0], b"first");
+        assert!(got[1..].iter().all(|g| g == b"piled"));
+        // ...from few dequeues: PIPES - 1 completions, at most BATCH per
+        // call, took at most 3 batches (not one each).
+        let batches = BATCHES.load(Ordering::SeqCst) - stopped;
+        assert!(
+            (1..=3).contains(&batches),
+            "{} completions took {batches} batches",
+            PIPES - 1
+        );
+    }
 }

@@ -358,21 +358,6 @@ fn impersonation_reverts_on_drop() {
     }
 }
 
-/// Whether the calling thread has a token of its own (is impersonating).
-fn thread_token() -> bool {
-    use windows_sys::Win32::Foundation::CloseHandle;
-    use windows_sys::Win32::Security::TOKEN_QUERY;
-    use windows_sys::Win32::System::Threading::{GetCurrentThread, OpenThreadToken};
-    let mut token = std::ptr::null_mut();
-    // SAFETY: the pseudo handle of the current thread; `token` receives a handle we close.
-    let ok = unsafe { OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, 1, &mut token) } != 0;
-    if ok {
-        // SAFETY: a handle just opened, closed once.
-        unsafe { CloseHandle(token) };
-    }
-    ok
-}
-
 #[test]
 fn listener_accepts_and_the_pipe_works_with_any_poll() {
     let mut l = Looper::new();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_named_pipes::{ClientOptions, NamedPipe, PipeMode, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
-use util::{name, pair, Rng, PATIENCE};
+use util::{name, pair, thread_token, wine_limitation, wine_version, Rng, PATIENCE};
 
 /// Awaits `f`, failing the test after [`PATIENCE`].
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
@@ -542,4 +542,48 @@ async fn adopted_handles_and_peer_identity() {
     // The same error again, not a hang.
     let e = (&not_a_pipe).read(&mut buf).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn impersonation_reverts_on_drop() {
+    let (server, client) = pair(PipeMode::Byte);
+    within("connect", server.connect()).await.unwrap();
+    match (server.client_session_id(), client.server_session_id()) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "both ends live in one session"),
+        (a, b) if wine_version().is_some() => {
+            wine_limitation(&format!("session ids are not available: {a:?}, {b:?}"));
+        }
+        (a, b) => panic!("session ids: {a:?}, {b:?}"),
+    }
+    assert!(
+        client.impersonate_client().is_err(),
+        "a client cannot impersonate"
+    );
+    // Windows allows it once data was read.
+    pass(&client, &server, b"x").await;
+    assert!(!thread_token(), "no impersonation token before");
+    // The guard is taken and dropped with no `.await` in between: the
+    // task stays on this thread.
+    match server.impersonate_client() {
+        Ok(guard) => {
+            let during = thread_token();
+            drop(guard);
+            assert!(!thread_token(), "the guard reverted");
+            if wine_version().is_some() && !during {
+                wine_limitation(
+                    "ImpersonateNamedPipeClient succeeds but gives the thread no token",
+                );
+            } else {
+                assert!(during, "impersonating gives the thread the client's token");
+            }
+        }
+        Err(e) if wine_version().is_some() => {
+            wine_limitation(&format!(
+                "ImpersonateNamedPipeClient is not implemented: {e}"
+            ));
+        }
+        Err(e) => panic!("impersonating a connected client that sent data: {e}"),
+    }
+    // The pipe works on after it.
+    pass(&server, &client, b"after").await;
 }

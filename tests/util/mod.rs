@@ -3,6 +3,11 @@
 #![allow(dead_code)]
 
 pub mod resources;
+mod win;
+
+// Not every test binary uses them.
+#[allow(unused_imports)]
+pub use win::{thread_token, wine_limitation, wine_version};
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
@@ -295,35 +300,4 @@ pub fn message_pair(l: &mut Looper) -> (NamedPipe, NamedPipe) {
     l.add(&client);
     l.connect(&server);
     (server, client)
-}
-
-/// The Wine version when running under Wine (ntdll exports
-/// `wine_get_version`), `None` on Windows. Tests use it to say plainly where
-/// Wine lacks or fakes an API, instead of passing silently.
-pub fn wine_version() -> Option<String> {
-    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
-    // SAFETY: a NUL-terminated name; ntdll is always loaded.
-    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
-    if module.is_null() {
-        return None;
-    }
-    // SAFETY: a valid module handle and a NUL-terminated export name.
-    let f = unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }?;
-    // SAFETY: Wine's `const char *wine_get_version(void)` returns a static C string.
-    let get: extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(f) };
-    // SAFETY: as above.
-    Some(
-        unsafe { std::ffi::CStr::from_ptr(get()) }
-            .to_string_lossy()
-            .into_owned(),
-    )
-}
-
-/// Prints a line that stands out in test output, for a check Wine cannot make.
-pub fn wine_limitation(what: &str) {
-    println!(
-        "WINE LIMITATION ({}): {what}",
-        wine_version().unwrap_or_default()
-    );
 }

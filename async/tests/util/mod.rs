@@ -2,6 +2,14 @@
 //! seeded generator of test data, connected pairs.
 #![allow(dead_code)]
 
+// The workspace's one copy of these (Wine's version, impersonation).
+#[path = "../../../tests/util/win.rs"]
+mod win;
+
+// Not every test binary uses them.
+#[allow(unused_imports)]
+pub use win::{thread_token, wine_limitation, wine_version};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 

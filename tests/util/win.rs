@@ -1,0 +1,49 @@
+//! Facts about the system the tests run on, for the tests of every crate
+//! of the workspace (the async front's tests include this file too): which
+//! Wine runs them, if any, and whether the calling thread impersonates.
+
+/// The Wine version when running under Wine (ntdll exports
+/// `wine_get_version`), `None` on Windows. Tests use it to say plainly where
+/// Wine lacks or fakes an API, instead of passing silently.
+pub fn wine_version() -> Option<String> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: a NUL-terminated name; ntdll is always loaded.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    if module.is_null() {
+        return None;
+    }
+    // SAFETY: a valid module handle and a NUL-terminated export name.
+    let f = unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }?;
+    // SAFETY: Wine's `const char *wine_get_version(void)` returns a static C string.
+    let get: extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(f) };
+    // SAFETY: as above.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(get()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// Prints a line that stands out in test output, for a check Wine cannot make.
+pub fn wine_limitation(what: &str) {
+    println!(
+        "WINE LIMITATION ({}): {what}",
+        wine_version().unwrap_or_default()
+    );
+}
+
+/// Whether the calling thread has a token of its own (is impersonating).
+pub fn thread_token() -> bool {
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::Security::TOKEN_QUERY;
+    use windows_sys::Win32::System::Threading::{GetCurrentThread, OpenThreadToken};
+    let mut token = std::ptr::null_mut();
+    // SAFETY: the pseudo handle of the current thread; `token` receives a handle we close.
+    let ok = unsafe { OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, 1, &mut token) } != 0;
+    if ok {
+        // SAFETY: a handle just opened, closed once.
+        unsafe { CloseHandle(token) };
+    }
+    ok
+}

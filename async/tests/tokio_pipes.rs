@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_named_pipes::{ClientOptions, NamedPipe, PipeMode, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
-use util::{name, pair, thread_token, wine_limitation, wine_version, Rng, PATIENCE};
+use util::{name, pair, thread_count, thread_token, wine_limitation, wine_version, Rng, PATIENCE};
 
 /// Awaits `f`, failing the test after [`PATIENCE`].
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
@@ -424,6 +424,53 @@ fn many_pipes_on_the_multi_thread_runtime() {
     println!(
         "{PIPES} pipes x {BYTES} B each way on 2 workers: {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn two_thousand_open_pipe_ends_add_no_thread_per_pipe() {
+    const PAIRS: usize = 1000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    // The driver and the runtime's threads exist before the count.
+    let warm = pair(PipeMode::Byte);
+    rt.block_on(async { within("connect", warm.0.connect()).await.unwrap() });
+    let before = thread_count();
+    let open = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..PAIRS {
+            tasks.push(tokio::spawn(async move {
+                let (server, client) = pair(PipeMode::Byte);
+                server.connect().await.unwrap();
+                // Each end has done I/O through the driver (and reads
+                // ahead from now on).
+                pass(&client, &server, &[i as u8]).await;
+                pass(&server, &client, &[!(i as u8)]).await;
+                (server, client)
+            }));
+        }
+        let mut open = Vec::new();
+        for t in tasks {
+            open.push(within("pair", t).await.unwrap());
+        }
+        open
+    });
+    let during = thread_count();
+    // No thread per pipe: 2,000 ends open at once, each reading ahead.
+    // The slack is for other tests of this binary, which run meanwhile
+    // with runtimes of their own.
+    assert!(
+        during < before + 64,
+        "{} open pipe ends: {before} threads before, {during} with them",
+        2 * PAIRS
+    );
+    drop(open);
+    println!(
+        "{} pipe ends open: {before} threads before, {during} with them",
+        2 * PAIRS
     );
 }
 

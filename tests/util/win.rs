@@ -47,3 +47,37 @@ pub fn thread_token() -> bool {
     }
     ok
 }
+
+/// How many threads this process has now (a Toolhelp snapshot).
+pub fn thread_count() -> usize {
+    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+    };
+    use windows_sys::Win32::System::Threading::GetCurrentProcessId;
+    // SAFETY: a snapshot of every thread of the system; closed below.
+    let snap = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
+    assert!(
+        snap != INVALID_HANDLE_VALUE,
+        "CreateToolhelp32Snapshot failed"
+    );
+    // SAFETY: no arguments; it cannot fail.
+    let me = unsafe { GetCurrentProcessId() };
+    let mut entry = THREADENTRY32 {
+        dwSize: std::mem::size_of::<THREADENTRY32>() as u32,
+        ..Default::default()
+    };
+    let mut n = 0;
+    // SAFETY: a live snapshot and an entry whose `dwSize` is set.
+    let mut more = unsafe { Thread32First(snap, &mut entry) } != 0;
+    while more {
+        if entry.th32OwnerProcessID == me {
+            n += 1;
+        }
+        // SAFETY: as above.
+        more = unsafe { Thread32Next(snap, &mut entry) } != 0;
+    }
+    // SAFETY: the snapshot handle, closed once.
+    unsafe { CloseHandle(snap) };
+    n
+}

@@ -32,8 +32,12 @@ pub const DEFAULT_PENDING: usize = 4;
 /// in `accept`, connected pipes wait (at most `2 * pending` instances in
 /// all, as in mio-named-pipes' listener), and clients beyond them meet
 /// `ERROR_PIPE_BUSY` (or wait, with a `busy_timeout`). A client that
-/// connected and left before `accept` is skipped. The first instance is
-/// created with `FILE_FLAG_FIRST_PIPE_INSTANCE`. Dropping the listener
+/// connected and left before `accept` is skipped (`accept` asks the pipe,
+/// `PeekNamedPipe`). Instances read nothing while they wait: a pipe handed
+/// out starts reading ahead with its first read, so a server that writes
+/// first, or drops the pipe unread, pays for no read and its cancel. The
+/// first instance is created with `FILE_FLAG_FIRST_PIPE_INSTANCE`.
+/// Dropping the listener
 /// cancels the connects still listening and drops the connected pipes
 /// not handed out.
 ///

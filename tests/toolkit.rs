@@ -335,27 +335,7 @@ fn impersonation_reverts_on_drop() {
     // Windows allows it once data was read.
     l.write_all(&client, b"x");
     assert_eq!(l.read_exact(&server, 1), b"x");
-    assert!(!thread_token(), "no impersonation token before");
-    match server.impersonate_client() {
-        Ok(guard) => {
-            let during = thread_token();
-            drop(guard);
-            assert!(!thread_token(), "the guard reverted");
-            if wine_version().is_some() && !during {
-                wine_limitation(
-                    "ImpersonateNamedPipeClient succeeds but gives the thread no token",
-                );
-            } else {
-                assert!(during, "impersonating gives the thread the client's token");
-            }
-        }
-        Err(e) if wine_version().is_some() => {
-            wine_limitation(&format!(
-                "ImpersonateNamedPipeClient is not implemented: {e}"
-            ));
-        }
-        Err(e) => panic!("impersonating a connected client that sent data: {e}"),
-    }
+    check_impersonation(|| server.impersonate_client());
 }
 
 #[test]

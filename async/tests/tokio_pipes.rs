@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use async_named_pipes::{ClientOptions, NamedPipe, PipeMode, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
-use util::{name, pair, thread_count, thread_token, wine_limitation, wine_version, Rng, PATIENCE};
+use util::{
+    check_impersonation, name, pair, thread_count, wine_limitation, wine_version, Rng, PATIENCE,
+};
 
 /// Awaits `f`, failing the test after [`PATIENCE`].
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
@@ -608,29 +610,9 @@ async fn impersonation_reverts_on_drop() {
     );
     // Windows allows it once data was read.
     pass(&client, &server, b"x").await;
-    assert!(!thread_token(), "no impersonation token before");
     // The guard is taken and dropped with no `.await` in between: the
     // task stays on this thread.
-    match server.impersonate_client() {
-        Ok(guard) => {
-            let during = thread_token();
-            drop(guard);
-            assert!(!thread_token(), "the guard reverted");
-            if wine_version().is_some() && !during {
-                wine_limitation(
-                    "ImpersonateNamedPipeClient succeeds but gives the thread no token",
-                );
-            } else {
-                assert!(during, "impersonating gives the thread the client's token");
-            }
-        }
-        Err(e) if wine_version().is_some() => {
-            wine_limitation(&format!(
-                "ImpersonateNamedPipeClient is not implemented: {e}"
-            ));
-        }
-        Err(e) => panic!("impersonating a connected client that sent data: {e}"),
-    }
+    check_impersonation(|| server.impersonate_client());
     // The pipe works on after it.
     pass(&server, &client, b"after").await;
 }

@@ -81,3 +81,31 @@ pub fn thread_count() -> usize {
     unsafe { CloseHandle(snap) };
     n
 }
+
+/// Checks impersonation on the calling thread: no token before,
+/// `impersonate` (a server end's `impersonate_client`, after data was read)
+/// gives it the client's token, and dropping the guard it returns reverts.
+/// Says so where Wine gives no token or lacks the call.
+pub fn check_impersonation<G>(impersonate: impl FnOnce() -> std::io::Result<G>) {
+    assert!(!thread_token(), "no impersonation token before");
+    match impersonate() {
+        Ok(guard) => {
+            let during = thread_token();
+            drop(guard);
+            assert!(!thread_token(), "the guard reverted");
+            if wine_version().is_some() && !during {
+                wine_limitation(
+                    "ImpersonateNamedPipeClient succeeds but gives the thread no token",
+                );
+            } else {
+                assert!(during, "impersonating gives the thread the client's token");
+            }
+        }
+        Err(e) if wine_version().is_some() => {
+            wine_limitation(&format!(
+                "ImpersonateNamedPipeClient is not implemented: {e}"
+            ));
+        }
+        Err(e) => panic!("impersonating a connected client that sent data: {e}"),
+    }
+}

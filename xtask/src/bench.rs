@@ -402,6 +402,29 @@ fn run_bin(w: &WinEnv, bin: &str, args: &[String]) -> std::process::Command {
     c
 }
 
+/// The most frequent request kinds of each peer's round of each workload,
+/// after a request table.
+fn top_kinds_block<'a>(
+    out: &mut String,
+    on: &str,
+    works: &[(&str, &str)],
+    peers: &[&str],
+    get: impl Fn(&str, &str) -> Option<&'a Section>,
+) {
+    let width = peers.iter().map(|p| p.len()).max().unwrap_or(0) + 1;
+    let _ = writeln!(
+        out,
+        "\nThe most frequent request kinds{on} (per unit of work; total requests of the round in brackets):"
+    );
+    for &(work, unit) in works {
+        let _ = writeln!(out, "{work} ({unit})");
+        for p in peers {
+            let Some(s) = get(p, work) else { continue };
+            let _ = writeln!(out, "  {p:<width$} [{}] {}", s.total(), s.top_kinds());
+        }
+    }
+}
+
 /// The request tables (plain and markdown) and the `figure` lines.
 fn requests_report(c: &Counter) -> (String, Vec<String>) {
     let mut out = String::new();
@@ -441,17 +464,7 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
             }
         }
 
-        let _ = writeln!(
-            out,
-            "\nThe most frequent request kinds (per unit of work; total requests of the round in brackets):"
-        );
-        for &(work, unit) in &works {
-            let _ = writeln!(out, "{work} ({unit})");
-            for p in PEERS {
-                let Some(s) = get(p, work) else { continue };
-                let _ = writeln!(out, "  {p:<9} [{}] {}", s.total(), s.top_kinds());
-            }
-        }
+        top_kinds_block(&mut out, "", &works, &PEERS, get);
     }
 
     let relay_works: Vec<&str> = RELAY_WORKS
@@ -539,17 +552,7 @@ fn requests_report(c: &Counter) -> (String, Vec<String>) {
                 }
             }
         }
-        let _ = writeln!(
-            out,
-            "\nThe most frequent request kinds on tokio (per unit of work; total requests of the round in brackets):"
-        );
-        for &(work, unit) in &async_works {
-            let _ = writeln!(out, "{work} ({unit})");
-            for p in ASYNC_PEERS {
-                let Some(s) = get(p, work) else { continue };
-                let _ = writeln!(out, "  {p:<12} [{}] {}", s.total(), s.top_kinds());
-            }
-        }
+        top_kinds_block(&mut out, " on tokio", &async_works, &ASYNC_PEERS, get);
     }
 
     if !works.is_empty() {

@@ -91,3 +91,63 @@ fn writes_and_reads_stay_within_the_limits_and_everything_arrives() {
     }
     assert!(got == data, "every byte arrives, in order");
 }
+
+#[test]
+fn default_limits_grow_while_one_pipe_streams() {
+    // Neither limit set: a lone streaming pipe takes larger writes and
+    // makes larger reads than the defaults, up to 1 MiB and 256 KiB (the
+    // process-wide budget has room: no other test of this binary streams
+    // with the defaults).
+    const GROWN_QUEUE: usize = 1024 * 1024;
+    const GROWN_READ: usize = 256 * 1024;
+    let mut l = Looper::new();
+    let name = name();
+    let server = ServerOptions::new().create(&name).unwrap();
+    l.add(&server);
+    let client = ClientOptions::new().open(&name).unwrap();
+    l.add(&client);
+    l.connect(&server);
+    let data = pattern(9, 16 << 20);
+    let (mut sent, mut got) = (0, Vec::new());
+    let (mut largest_write, mut largest_read) = (0, 0);
+    let mut buf = vec![0u8; 2 * GROWN_READ];
+    while got.len() < data.len() {
+        let mut progress = false;
+        while sent < data.len() {
+            match (&client).write(&data[sent..]) {
+                Ok(n) => {
+                    largest_write = largest_write.max(n);
+                    sent += n;
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        loop {
+            match (&server).read(&mut buf) {
+                Ok(0) => panic!("end of file after {} bytes", got.len()),
+                Ok(n) => {
+                    largest_read = largest_read.max(n);
+                    got.extend_from_slice(&buf[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        if !progress {
+            l.turn(std::time::Duration::from_millis(100));
+        }
+    }
+    assert!(got == data, "every byte arrives, in order");
+    println!("largest write {largest_write}, largest read {largest_read}");
+    assert!(
+        (DEFAULT_WRITE_QUEUE + 1..=GROWN_QUEUE).contains(&largest_write),
+        "the write queue grew, within 1 MiB: {largest_write}"
+    );
+    assert!(
+        (DEFAULT_MAX_READ + 1..=GROWN_READ).contains(&largest_read),
+        "reads grew, within 256 KiB: {largest_read}"
+    );
+}

@@ -89,8 +89,9 @@ fn a_waker_may_drop_the_pipe_that_woke_it() {
             ));
         } else {
             // The server waits for a flush to end; the client reading what
-            // fills the pipe ends it.
-            let big = vec![5u8; 1 << 20];
+            // fills the pipe ends it. (More than the 1 MiB a lone pipe's
+            // write queue grows to, so that the queue fills.)
+            let big = vec![5u8; 4 << 20];
             let mut sent = 0;
             while let Poll::Ready(n) = server.poll_write(&mut cx, &big[sent..]) {
                 sent += n.unwrap();

@@ -325,6 +325,15 @@ impl<F: Front> ServerOptions<F> {
     /// data streams; each pipe holds at most about twice this much for
     /// reading (a read in flight, or its data not yet taken, and one spare
     /// buffer). Message reads are sized to the message whatever this says.
+    ///
+    /// Left unset, the default grows while the process has room: a pipe
+    /// whose 64 KiB read comes back full reads up to 256 KiB at once while
+    /// a budget shared by all pipes of the process (3 MiB beyond their
+    /// defaults) has room for the difference, and gives it back once the
+    /// data stops streaming (a read brings less than 16 KiB), at the end of
+    /// file, on `disconnect` and on drop. One or a few streaming pipes so make fewer,
+    /// larger reads, while hundreds stay at 64 KiB. Set (to any value, the
+    /// default too), this is the largest read, and the pipe takes no budget.
     /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
@@ -335,6 +344,7 @@ impl<F: Front> ServerOptions<F> {
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
         self.limits.max_read = bytes;
+        self.limits.grown_read = bytes;
         self
     }
 
@@ -344,6 +354,15 @@ impl<F: Front> ServerOptions<F> {
     /// crate's own write queue, so a pipe holds at most about twice this much
     /// for writing (the write in flight and the queue behind it). In message
     /// mode, a message is accepted whole while the queue holds less than this.
+    ///
+    /// Left unset, the default grows while the process has room: a pipe
+    /// whose queue is too full for a `write` queues up to 1 MiB while
+    /// the budget shared by all pipes of the process (3 MiB beyond their
+    /// defaults) has room for twice the difference (the queue and the write
+    /// in flight), and gives it back once every accepted byte is written,
+    /// when a write fails, on `disconnect` and when the pipe closes. Set (to
+    /// any value, the default too), this is the queue's size, and the pipe
+    /// takes no budget.
     /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
@@ -354,6 +373,7 @@ impl<F: Front> ServerOptions<F> {
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
         self.limits.write_queue = bytes;
+        self.limits.grown_queue = bytes;
         self
     }
 
@@ -533,12 +553,16 @@ fn invalid(msg: String) -> io::Error {
 
 /// The default of `max_read` in [`ServerOptions`] and [`ClientOptions`],
 /// also the limit of pipes a front makes without options (`NamedPipe::new`
-/// and `from_raw_handle` in mio-named-pipes).
+/// and `from_raw_handle` in mio-named-pipes); left unset, it grows up to
+/// 256 KiB while a budget of the process has room (see
+/// [`ServerOptions::max_read`]).
 pub const DEFAULT_MAX_READ: usize = crate::engine::MAX_READ;
 
 /// The default of `write_queue` in [`ServerOptions`] and [`ClientOptions`],
 /// also the limit of pipes a front makes without options (`NamedPipe::new`
-/// and `from_raw_handle` in mio-named-pipes).
+/// and `from_raw_handle` in mio-named-pipes); left unset, it grows up to
+/// 1 MiB while a budget of the process has room (see
+/// [`ServerOptions::write_queue`]).
 pub const DEFAULT_WRITE_QUEUE: usize = crate::engine::WRITE_QUEUE;
 
 /// The smallest `max_read` and `write_queue`.
@@ -737,6 +761,15 @@ impl<F: Front> ClientOptions<F> {
     /// data streams; each pipe holds at most about twice this much for
     /// reading (a read in flight, or its data not yet taken, and one spare
     /// buffer). Message reads are sized to the message whatever this says.
+    ///
+    /// Left unset, the default grows while the process has room: a pipe
+    /// whose 64 KiB read comes back full reads up to 256 KiB at once while
+    /// a budget shared by all pipes of the process (3 MiB beyond their
+    /// defaults) has room for the difference, and gives it back once the
+    /// data stops streaming (a read brings less than 16 KiB), at the end of
+    /// file, on `disconnect` and on drop. One or a few streaming pipes so make fewer,
+    /// larger reads, while hundreds stay at 64 KiB. Set (to any value, the
+    /// default too), this is the largest read, and the pipe takes no budget.
     /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
     ///
     /// ```
@@ -747,6 +780,7 @@ impl<F: Front> ClientOptions<F> {
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
         self.limits.max_read = bytes;
+        self.limits.grown_read = bytes;
         self
     }
 
@@ -756,6 +790,15 @@ impl<F: Front> ClientOptions<F> {
     /// crate's own write queue, so a pipe holds at most about twice this much
     /// for writing (the write in flight and the queue behind it). In message
     /// mode, a message is accepted whole while the queue holds less than this.
+    ///
+    /// Left unset, the default grows while the process has room: a pipe
+    /// whose queue is too full for a `write` queues up to 1 MiB while
+    /// the budget shared by all pipes of the process (3 MiB beyond their
+    /// defaults) has room for twice the difference (the queue and the write
+    /// in flight), and gives it back once every accepted byte is written,
+    /// when a write fails, on `disconnect` and when the pipe closes. Set (to
+    /// any value, the default too), this is the queue's size, and the pipe
+    /// takes no budget.
     /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
     ///
     /// ```
@@ -766,6 +809,7 @@ impl<F: Front> ClientOptions<F> {
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
         self.limits.write_queue = bytes;
+        self.limits.grown_queue = bytes;
         self
     }
 

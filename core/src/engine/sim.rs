@@ -33,7 +33,10 @@
 //!   in flight writable (no lost wakeup);
 //! - at the end, with the peer gone and everything completed: `flush` is
 //!   `Ok` only if every accepted byte arrived, and reading to the end of
-//!   file yields the peer's whole stream.
+//!   file yields the peer's whole stream;
+//! - buffers grow only with bytes of the budget (see `budget`): a dropped
+//!   pipe holds no read growth, a closed or released one nothing, and at
+//!   the end of every run the budget is whole again.
 //!
 //! Two events model cleanup (see `sys::kernel::Shared::sweep` and
 //! `sys::reaper`). *Linger expired*: after a drop, the limit passes and
@@ -51,7 +54,8 @@
 //!
 //! Each seed runs six configurations (client or server; byte pipe, message
 //! pipe read as bytes, message pipe read as messages), with a random error
-//! rate and rate of immediate results. Four in ten server runs are a
+//! rate and rate of immediate results, the default buffer limits or small
+//! ones, and a budget with no room, room for one growth, or plenty. Four in ten server runs are a
 //! listener's instance: registered quiet (no read ahead), later watched,
 //! asked whether the peer left (`peer_left`, which must never say so while
 //! the peer is there or has data), registered by the user, and quieted
@@ -61,6 +65,7 @@
 
 use std::io;
 
+use super::budget::Budget;
 use super::table::*;
 use super::*;
 
@@ -853,6 +858,10 @@ struct Run {
     /// A listener's instance: registered `quiet` (no read ahead until the
     /// user reads, registers it again, or it is watched).
     quiet: bool,
+    /// What the engine's buffers grow with.
+    budget: Budget,
+    /// Reads, and the write queue, grew at some step.
+    grew: (bool, bool),
 }
 
 fn would_block<T>(r: &io::Result<T>) -> bool {
@@ -1164,6 +1173,22 @@ impl Run {
             "{c}: freed the buffer of an operation the engine still waits for"
         );
         assert!(sim.closed <= 1, "{c}: closed twice");
+        let e = &self.e;
+        if sim.closed > 0 || self.released {
+            assert!(
+                e.read_grant.is_none() && e.queue_grant.is_none() && self.budget.is_whole(),
+                "{c}: a closed or released pipe holds budget: {:?}",
+                self.budget
+            );
+        }
+        if self.dropped {
+            assert!(
+                e.read_grant.is_none(),
+                "{c}: a dropped pipe holds read growth"
+            );
+        }
+        self.grew.0 |= e.read_grant.is_some();
+        self.grew.1 |= e.queue_grant.is_some();
         if self.released {
             assert_eq!(sim.closed, 0, "{c}: closed after release");
         } else if self.dropped {
@@ -1327,6 +1352,11 @@ impl Run {
             self.sim.returned + self.sim.freed,
             "{c}: buffers neither back nor freed"
         );
+        assert!(
+            self.budget.is_whole(),
+            "{c}: budget not whole: {:?}",
+            self.budget
+        );
     }
 
     fn drain(&mut self, step: usize) {
@@ -1336,7 +1366,8 @@ impl Run {
     }
 }
 
-fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
+/// Runs one scenario; returns whether reads, and the write queue, grew.
+fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) -> (bool, bool) {
     let sim = Sim::new(
         mix(seed
             ^ u64::from(server) << 62
@@ -1350,11 +1381,34 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
         message_reads: msg_reads,
         message_writes: msg_pipe,
     };
+    // The default limits, or small ones that the simulated traffic
+    // outgrows often; a budget with no room, room for one growth, or plenty.
+    // (Drawn apart from the scenario's own numbers.)
+    let mut rng = Rng(mix(seed ^ 0x00b0_d6e7));
+    let limits = if rng.chance(50) {
+        Limits::default()
+    } else {
+        Limits {
+            max_read: MIN_READ + rng.below(MIN_READ),
+            write_queue: MIN_READ + rng.below(4 * MIN_READ),
+            grown_read: rng.size(4 * MAX_READ),
+            grown_queue: rng.size(4 * WRITE_QUEUE),
+        }
+    };
+    let room = match rng.below(4) {
+        0 => 0,
+        1 => limits.read_growth(),
+        2 => limits.queue_growth() + rng.below(limits.read_growth() + 1),
+        _ => usize::MAX / 2,
+    };
+    let budget = Budget::new(room);
     let e = if server {
         Engine::listening(framing)
     } else {
         Engine::connected(framing)
-    };
+    }
+    .with_limits(limits)
+    .with_budget(budget.clone());
     let mut r = Run {
         seed,
         sim,
@@ -1365,6 +1419,8 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
         buf: vec![0u8; 100_000],
         trace,
         quiet: false,
+        budget,
+        grew: (false, false),
     };
     r.quiet = server && r.sim.rng.chance(40);
     if server && r.sim.rng.chance(30) {
@@ -1463,7 +1519,9 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
 
     let step = STEPS;
     if r.sim.poll_gone {
-        return r.end_without_poll(step);
+        let grew = r.grew;
+        r.end_without_poll(step);
+        return grew;
     }
     if !r.dropped && !r.released {
         // The peer leaves and everything completes, without failures: every
@@ -1547,6 +1605,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
         u32::from(!r.released),
         "{c}: closed at the end"
     );
+    assert!(r.budget.is_whole(), "{c}: budget not whole: {:?}", r.budget);
     // Nothing reaches the kernel any more.
     let calls = r.sim.next_id;
     r.e.drop_pipe(&mut r.sim);
@@ -1559,6 +1618,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) {
         (calls, 0),
         "{c}: a kernel call after close"
     );
+    r.grew
 }
 
 /// The configurations: (server, message pipe, message reads).
@@ -1584,9 +1644,19 @@ fn thousands_of_random_interleavings() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .map_or(500, |s| s.parse().expect("SIM_SEEDS is a number"));
+    let (mut reads, mut queues) = (0, 0);
     for seed in 0..seeds {
         for (server, msg_pipe, msg_reads) in CONFIGS {
-            run(seed, server, msg_pipe, msg_reads, trace);
+            let grew = run(seed, server, msg_pipe, msg_reads, trace);
+            reads += usize::from(grew.0);
+            queues += usize::from(grew.1);
         }
+    }
+    eprintln!(
+        "{} runs: reads grew in {reads}, the write queue in {queues}",
+        seeds as usize * CONFIGS.len()
+    );
+    if seeds >= 100 {
+        assert!(reads > 0 && queues > 0, "the runs never grew a buffer");
     }
 }

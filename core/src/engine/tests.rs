@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io;
 
+use super::budget::Budget;
 use super::table::*;
 use super::*;
 
@@ -1093,12 +1094,13 @@ fn a_write_after_the_server_disconnected_is_broken_pipe() {
 
 #[test]
 fn limits_set_at_construction_bound_reads_and_the_write_queue() {
-    let limits = Limits {
-        max_read: 16 * 1024,
-        write_queue: 8 * 1024,
-    };
+    let limits = Limits::fixed(16 * 1024, 8 * 1024);
     let mut k = Fake::default();
-    let mut e = E::connected(byte()).with_limits(limits);
+    // A budget with room changes nothing: fixed limits never grow.
+    let budget = Budget::new(64 << 20);
+    let mut e = E::connected(byte())
+        .with_limits(limits)
+        .with_budget(budget.clone());
     e.register(&mut k);
     // One write call takes at most the queue size; the queue holds as much.
     let big = vec![7u8; 3 * limits.write_queue];
@@ -1121,4 +1123,180 @@ fn limits_set_at_construction_bound_reads_and_the_write_queue() {
         (limits.max_read..2 * limits.max_read).contains(&cap),
         "capped at the engine's max_read: {cap}"
     );
+    // Reads that keep filling their buffer, and a queue that keeps filling,
+    // stay at the limits set.
+    for _ in 0..4 {
+        finish_read(&mut e, &mut k, &vec![1; 4 * limits.max_read], None);
+        while e.read(&mut k, &mut buf).is_ok() {}
+        assert!(k.reads[0].1.capacity() < 2 * limits.max_read);
+        assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+        assert!(would_block(e.write(&mut k, &big)), "the queue is full");
+        finish_write(&mut e, &mut k, None);
+    }
+    assert!(budget.is_whole(), "nothing taken: {budget:?}");
+}
+
+/// A registered client with the default limits, growing with `budget`.
+fn growing_client(budget: &Budget) -> (E, Fake) {
+    let mut k = Fake::default();
+    let mut e = E::connected(byte()).with_budget(budget.clone());
+    e.register(&mut k);
+    (e, k)
+}
+
+/// Streams reads that fill their buffer until one has `cap` bytes of room
+/// (at most `rounds` reads); returns the last read's room.
+fn stream_reads(e: &mut E, k: &mut Fake, rounds: usize) -> usize {
+    let mut buf = vec![0u8; GROWN_READ];
+    let mut room = 0;
+    for _ in 0..rounds {
+        let r = &k.reads[0].1;
+        room = r.capacity() - r.len();
+        finish_read(e, k, &vec![1; GROWN_READ * 2], None);
+        while e.read(k, &mut buf).is_ok() {}
+    }
+    room
+}
+
+/// Fills the write queue behind a pending write; returns what it took.
+fn fill_queue(e: &mut E, k: &mut Fake) -> usize {
+    let chunk = vec![3u8; MAX_READ];
+    let mut queued = 0;
+    if k.writes.is_empty() {
+        e.write(k, &chunk).unwrap();
+    }
+    while let Ok(n) = e.write(k, &chunk) {
+        queued += n;
+    }
+    queued
+}
+
+#[test]
+fn streaming_reads_grow_while_the_budget_has_room_and_give_it_back_when_idle() {
+    let budget = Budget::new(GROWN_READ - MAX_READ);
+    let (mut e, mut k) = growing_client(&budget);
+    // A few full reads: the first at MAX_READ fills, the next is grown.
+    assert_eq!(stream_reads(&mut e, &mut k, 4), GROWN_READ);
+    assert_eq!(budget.left(), 0, "the growth is taken from the budget");
+    // A second pipe finds the budget empty: it stays at the default.
+    let (mut e2, mut k2) = growing_client(&budget);
+    assert_eq!(stream_reads(&mut e2, &mut k2, 4), MAX_READ);
+    // The first pipe's data stops streaming: its reads shrink, the bytes
+    // go back, and the second pipe may grow.
+    let mut buf = vec![0u8; 16];
+    finish_read(&mut e, &mut k, &[1; 10], None);
+    e.read(&mut k, &mut buf).unwrap();
+    assert!(k.reads[0].1.capacity() <= 2 * MIN_READ);
+    assert!(budget.is_whole(), "{budget:?}");
+    assert_eq!(stream_reads(&mut e2, &mut k2, 3), GROWN_READ);
+    assert_eq!(budget.left(), 0);
+    // A smaller read of a stream that goes on keeps the growth.
+    finish_read(&mut e2, &mut k2, &vec![1; MAX_READ / 2], None);
+    while e2.read(&mut k2, &mut buf).is_ok() {}
+    assert_eq!(k2.reads[0].1.capacity(), GROWN_READ);
+    assert_eq!(budget.left(), 0);
+    // End of file gives it back too.
+    finish_read(&mut e2, &mut k2, &[], Some(ERROR_BROKEN_PIPE));
+    assert!(budget.is_whole(), "{budget:?}");
+}
+
+#[test]
+fn a_full_write_queue_grows_while_the_budget_has_room_and_gives_it_back_once_written() {
+    let growth = 2 * (GROWN_QUEUE - WRITE_QUEUE);
+    let budget = Budget::new(growth + growth / 2);
+    let (mut e, mut k) = growing_client(&budget);
+    assert_eq!(fill_queue(&mut e, &mut k), GROWN_QUEUE);
+    assert_eq!(budget.left(), growth / 2, "{budget:?}");
+    // The whole queue goes in one write.
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(k.written.last().unwrap().len(), GROWN_QUEUE);
+    assert!(k.written.last().unwrap().capacity() <= GROWN_QUEUE);
+    // A second pipe has no room to grow: it queues the default.
+    let (mut e2, mut k2) = growing_client(&budget);
+    assert_eq!(fill_queue(&mut e2, &mut k2), WRITE_QUEUE);
+    assert!(!e2.readiness().writable);
+    // Once everything of the first is written, its growth is back.
+    finish_write(&mut e, &mut k, None);
+    assert!(e.flush().is_ok());
+    assert!(budget.is_whole(), "{budget:?}");
+    // The second grows on its next write, and gives back on a write error.
+    assert_eq!(fill_queue(&mut e2, &mut k2), GROWN_QUEUE - WRITE_QUEUE);
+    assert_eq!(budget.left(), growth / 2);
+    finish_write(&mut e2, &mut k2, Some(ERROR_NO_DATA));
+    assert!(budget.is_whole(), "{budget:?}");
+}
+
+#[test]
+fn message_writes_grow_the_queue_too() {
+    let budget = Budget::new(64 << 20);
+    let mut k = Fake::default();
+    let mut e = E::connected(message()).with_budget(budget.clone());
+    e.register(&mut k);
+    let msg = vec![5u8; 100 * 1024];
+    let mut accepted = 0;
+    while e.write(&mut k, &msg).is_ok() {
+        accepted += 1;
+    }
+    // The one in flight, and messages while less than the grown queue waits.
+    assert_eq!(accepted, 1 + GROWN_QUEUE.div_ceil(msg.len()));
+    assert!(!budget.is_whole());
+    while !k.writes.is_empty() {
+        finish_write(&mut e, &mut k, None);
+    }
+    assert_eq!(k.written.len(), accepted, "one write per message");
+    assert!(budget.is_whole(), "{budget:?}");
+}
+
+#[test]
+fn the_budget_is_whole_again_after_every_pipe_is_gone() {
+    let budget = Budget::new(64 << 20);
+    // Each ends its life another way, grown on both sides.
+    let grown = |k: &mut Fake, e: &mut E| {
+        stream_reads(e, k, 3);
+        fill_queue(e, k);
+    };
+    let ends: [fn(&mut E, &mut Fake); 6] = [
+        // Dropped: the reads shrink at once, the queue once written.
+        |e, k| {
+            e.drop_pipe(k);
+            while !k.writes.is_empty() {
+                finish_write(e, k, None);
+            }
+            assert_eq!(k.closed, 1);
+        },
+        // Dropped, and the linger ends with a write in flight.
+        |e, k| {
+            e.drop_pipe(k);
+            e.linger_expired(k);
+            assert_eq!(k.closed, 1);
+        },
+        // Disconnected.
+        |e, k| {
+            e.disconnect(k).unwrap();
+        },
+        // Released (`IntoRawHandle`).
+        |e, k| e.release(k),
+        // The peer went: a write fails, reads end.
+        |e, k| {
+            finish_write(e, k, Some(ERROR_NO_DATA));
+            finish_read(e, k, &[], Some(ERROR_BROKEN_PIPE));
+        },
+        // The engine itself dropped without a close (its state freed whole).
+        |_, _| {},
+    ];
+    let mut pipes = Vec::new();
+    for (i, end) in ends.into_iter().enumerate() {
+        let (mut e, mut k) = growing_client(&budget);
+        grown(&mut k, &mut e);
+        assert!(e.read_grant.is_some() && e.queue_grant.is_some(), "grown");
+        end(&mut e, &mut k);
+        if i + 1 < ends.len() {
+            assert!(budget.is_whole(), "end {i}: {budget:?}");
+        }
+        // (Kept alive: giving back must not wait for the engine's drop.)
+        pipes.push((e, k));
+    }
+    assert!(!budget.is_whole(), "the last one still holds its growth");
+    drop(pipes);
+    assert!(budget.is_whole(), "{budget:?}");
 }

@@ -14,6 +14,7 @@ use super::front::{Front, PipeSpec, Port, Sink};
 use super::op::{self, Op, WeakOp};
 use super::pipe;
 use super::reaper::{self, Visit};
+use crate::engine::budget::Budget;
 use crate::engine::{Engine, Kernel, Outcome, Peek, Readiness, Start};
 
 /// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
@@ -137,7 +138,8 @@ impl<F: Front> Shared<F> {
         } else {
             Engine::connected(framing)
         }
-        .with_limits(limits);
+        .with_limits(limits)
+        .with_budget(Budget::process());
         Arc::new(Shared {
             raw: handle.as_raw_handle() as usize,
             state: Mutex::new(State {

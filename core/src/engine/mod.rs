@@ -26,7 +26,7 @@ mod sim;
 mod tests;
 
 use budget::{Budget, Grant};
-use table::{user_error, verdict, OpKind, Verdict};
+use table::{user_error, verdict, OpKind, Verdict, ERROR_PIPE_LISTENING};
 
 /// The smallest read buffer, and the one an idle pipe keeps pending.
 pub(crate) const MIN_READ: usize = 4 * 1024;
@@ -773,9 +773,7 @@ impl<Op: PartialEq> Engine<Op> {
             }
             Verdict::Listening => {
                 // (A connect in flight stays tracked.)
-                if matches!(self.conn, Conn::Connected) {
-                    self.conn = Conn::Listening;
-                }
+                self.reset_under_us(k);
                 self.shrink_reads();
                 self.recycle_read(buf);
                 None
@@ -961,7 +959,7 @@ impl<Op: PartialEq> Engine<Op> {
                     Ok(src.len())
                 }
                 Verdict::Listening => {
-                    self.conn = Conn::Listening;
+                    self.reset_under_us(k);
                     Err(would_block())
                 }
                 _ => Err(user_error(
@@ -995,7 +993,11 @@ impl<Op: PartialEq> Engine<Op> {
         outcome: Outcome,
     ) -> Option<Vec<u8>> {
         self.write.inflight = None;
-        if verdict(OpKind::Write, outcome.error.as_ref()) != Verdict::Done {
+        let v = verdict(OpKind::Write, outcome.error.as_ref());
+        if v == Verdict::Listening {
+            self.reset_under_us(k);
+        }
+        if v != Verdict::Done {
             // Accepted data can no longer be delivered: report the error on
             // the next write, and drop what was queued behind it.
             self.fail_writes(
@@ -1055,6 +1057,35 @@ impl<Op: PartialEq> Engine<Op> {
         if buf.capacity() <= KEEP_WRITE_BUFFER && buf.capacity() > self.write.spare.capacity() {
             buf.clear();
             self.write.spare = buf;
+        }
+    }
+
+    /// A read or write of a connected pipe reported `ERROR_PIPE_LISTENING`:
+    /// the pipe was reset under the engine (another handle disconnected
+    /// it), and the client is gone. The other operation in flight belongs
+    /// to that client: it is cancelled and no longer tracked, so that its
+    /// late failure cannot end the next client's connection; what was
+    /// accepted for writing fails, and the next `connect` serves a new
+    /// client. A stale report (the engine is listening, or connected to a
+    /// newer client, which only tracked operations can speak for) changes
+    /// nothing: its operation was forgotten here.
+    fn reset_under_us<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
+        if !matches!(self.conn, Conn::Connected) {
+            return;
+        }
+        self.conn = Conn::Listening;
+        let undelivered = !self.write.idle();
+        // (What was read before stays to be read.)
+        if matches!(self.read, ReadState::Pending(_)) {
+            if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
+                k.cancel(&op);
+            }
+        }
+        if let Some(op) = self.write.inflight.take() {
+            k.cancel(&op);
+        }
+        if undelivered {
+            self.fail_writes(k, io::Error::from_raw_os_error(ERROR_PIPE_LISTENING));
         }
     }
 

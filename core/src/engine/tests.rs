@@ -862,6 +862,71 @@ fn the_end_of_file_of_an_earlier_client_ends_with_it() {
 }
 
 #[test]
+fn a_write_completing_with_listening_resets_and_the_next_client_is_read() {
+    // Found by the simulation (seed 4200 of 10,000, server, byte pipe): the
+    // client left (end of file), the pipe was reset under the engine, and a
+    // write in flight then failed with ERROR_PIPE_LISTENING. The engine
+    // must listen again, so that the next client's data is read, not hidden
+    // behind the old end of file.
+    let mut k = Fake::default();
+    let mut e = E::listening(byte());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    e.write(&mut k, b"for the old client").unwrap();
+    finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
+    assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
+    finish_write(&mut e, &mut k, Some(ERROR_PIPE_LISTENING));
+    assert!(e.write(&mut k, b"y").is_err(), "the lost write is reported");
+    assert!(would_block(e.connect(&mut k)), "listening again");
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    finish_read(&mut e, &mut k, b"new", None);
+    let mut buf = [0u8; 8];
+    assert_eq!(e.read(&mut k, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"new");
+}
+
+#[test]
+fn a_late_failure_for_the_old_client_leaves_the_new_one_alone() {
+    // Found by the simulation (seed 492, server, message pipe): a read
+    // found the pipe reset while a write to the old client was in flight;
+    // a new client connected; then the old write failed with
+    // ERROR_PIPE_LISTENING too. That must not end the new connection: the
+    // reset cancels the old write, and its late failure is ignored.
+    let mut k = Fake::default();
+    let mut e = E::listening(message());
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    e.write(&mut k, b"old").unwrap();
+    let (old_write, old_buf) = k.writes.remove(0);
+    finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
+    assert_eq!(k.cancelled, vec![old_write], "the old write is cancelled");
+    assert!(e.write(&mut k, b"y").is_err(), "the lost write is reported");
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    // The old write's failure comes in late.
+    e.complete(
+        &mut k,
+        &old_write,
+        Some(old_buf),
+        outcome(0, Some(ERROR_PIPE_LISTENING)),
+    );
+    e.connect(&mut k)
+        .expect("still connected to the new client");
+    assert!(e.take_error().is_none(), "no error for the new client");
+    e.write(&mut k, b"to the new client").unwrap();
+    finish_read(&mut e, &mut k, b"hello", None);
+    let mut out = Vec::new();
+    e.recv_msg(&mut k, &mut out).unwrap();
+    assert_eq!(out, b"hello");
+}
+
+#[test]
 fn half_a_message_of_an_earlier_client_is_not_glued_to_a_new_one() {
     // The first part of a message arrived, the read of its rest failed, and
     // before reading resumed the pipe was found listening and a new client

@@ -42,6 +42,8 @@ const CORE: &str = "named-pipes-core";
 /// The async front (tokio, smol, futures), checked with its optional I/O
 /// traits on (`--all-features`) and off.
 const ASYNC: &str = "async-named-pipes";
+/// Seeds of the engine simulation's deep run in `cargo xtask test`.
+const SIM_SEEDS_DEEP: u32 = 20_000;
 /// The relay program's package.
 pub(crate) const RELAY: &str = "pipe-relay";
 /// The benchmark package.
@@ -741,6 +743,21 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             return Err(format!("exited with {status}"));
         }
         Ok(counts.to_string())
+    })?;
+    step(steps, "engine simulation, deep", || {
+        // The native tests run 500 seeds; release mode runs 40 times as
+        // many in seconds (the seeds that found the engine's subtler bugs
+        // lay in the thousands).
+        let mut c = native(&["test", "--release", "-p", CORE, "--lib", "engine::sim"]);
+        c.env("SIM_SEEDS", SIM_SEEDS_DEEP.to_string());
+        let (status, out) = run_tee(c)?;
+        if !status.success() {
+            return Err(format!("exited with {status}"));
+        }
+        Ok(format!(
+            "{SIM_SEEDS_DEEP} seeds; {}",
+            TestCounts::parse(&out)
+        ))
     })?;
     for (name, target, extra) in CHECK_ONLY {
         step(steps, name, || {

@@ -125,9 +125,6 @@ impl NamedPipe {
     /// from before its first connect, so it is not asked for one.
     pub(crate) fn listen(&self) -> io::Result<bool> {
         self.ready_with(|s| s.quiet())?;
-        // An instance listening again after its client left reads nothing
-        // either, whatever its last client did.
-        self.shared.quiet();
         let r = self.shared.connect();
         front::wake_deferred();
         match r {

@@ -1066,9 +1066,9 @@ impl<Op: PartialEq> Engine<Op> {
     /// to that client: it is cancelled and no longer tracked, so that its
     /// late failure cannot end the next client's connection; what was
     /// accepted for writing fails, and the next `connect` serves a new
-    /// client. A stale report (the engine is listening, or connected to a
-    /// newer client, which only tracked operations can speak for) changes
-    /// nothing: its operation was forgotten here.
+    /// client. A report while listening changes nothing; a late one from an
+    /// operation cancelled here never gets this far, as the engine no
+    /// longer tracks it.
     fn reset_under_us<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
         if !matches!(self.conn, Conn::Connected) {
             return;

@@ -173,13 +173,18 @@ impl PipeListener {
         // An instance found connected by now is not handed out by this
         // poll, and its connect will not wake the task again: poll again.
         let mut again = false;
+        // Why the last instance that could not listen again was given up.
+        let mut lost = None;
         for &i in &plan.relisten {
             let now = match instances[i].disconnect() {
                 Ok(()) => {
                     instances[i].shared().quiet();
                     instances[i].slot(cx)
                 }
-                Err(_) => Slot::Gone,
+                Err(e) => {
+                    lost = Some(e);
+                    Slot::Gone
+                }
             };
             keep[i] = now != Slot::Gone;
             again |= now == Slot::Connected;
@@ -217,10 +222,15 @@ impl PipeListener {
         match (taken, failed) {
             (Some(pipe), _) => Poll::Ready(Ok(pipe)),
             (None, Some(e)) if instances.is_empty() => Poll::Ready(Err(e)),
-            // Instances all lost to a driver that stopped: say why.
+            // Instances all lost: to a driver that stopped, or to
+            // `DisconnectNamedPipe` failing; say why.
             (None, _) if instances.is_empty() => {
-                Poll::Ready(Err(front::driver().err().unwrap_or_else(|| {
-                    io::Error::other("the listener has no instance left listening")
+                Poll::Ready(Err(front::driver().err().unwrap_or_else(|| match lost {
+                    Some(e) => io::Error::new(
+                        e.kind(),
+                        format!("the listener has no instance left listening: {e}"),
+                    ),
+                    None => io::Error::other("the listener has no instance left listening"),
                 })))
             }
             (None, _) => {

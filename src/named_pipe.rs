@@ -338,7 +338,10 @@ impl IntoRawHandle for NamedPipe {
     /// Gives the handle up. Operations in flight are cancelled: data
     /// accepted by `write` but not yet written is lost, so call `flush`
     /// until it returns `Ok` first. The handle stays associated with the
-    /// Poll's completion port, as Windows handles do for life.
+    /// Poll's completion port, as Windows handles do for life: overlapped
+    /// I/O started on it later must not queue its completions there (give
+    /// the `OVERLAPPED` an event whose low bit is set, or do blocking I/O),
+    /// or the Poll would take them for its own.
     fn into_raw_handle(self) -> RawHandle {
         self.shared.release()
     }

@@ -145,6 +145,18 @@ fn client(framing: Framing) -> (E, Fake) {
     (e, k)
 }
 
+/// A registered server instance whose connect completed, with its first
+/// read pending.
+fn connected_server(framing: Framing) -> (E, Fake) {
+    let mut k = Fake::default();
+    let mut e = E::listening(framing);
+    e.register(&mut k);
+    assert!(would_block(e.connect(&mut k)));
+    let id = k.connects.remove(0);
+    e.complete(&mut k, &id, None, outcome(0, None));
+    (e, k)
+}
+
 /// Completes the oldest pending read with `data` (and `code`).
 fn finish_read(e: &mut E, k: &mut Fake, data: &[u8], code: Option<i32>) {
     let (id, mut buf) = k.reads.remove(0);
@@ -610,12 +622,7 @@ fn flush_waits_and_its_end_is_an_edge() {
 
 #[test]
 fn disconnect_forgets_the_connection() {
-    let mut k = Fake::default();
-    let mut e = E::listening(byte());
-    e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    let (mut e, mut k) = connected_server(byte());
     e.write(&mut k, b"to the old client").unwrap();
     e.write(&mut k, b"queued").unwrap();
     let (old_read, old_buf) = k.reads.remove(0);
@@ -808,12 +815,7 @@ fn a_read_reporting_listening_does_not_lose_a_connect_in_flight() {
     // finds the pipe listening while a read is pending; the user connects;
     // then the read reports ERROR_PIPE_LISTENING too. The engine must keep
     // tracking the connect in flight, not start a second one.
-    let mut k = Fake::default();
-    let mut e = E::listening(byte());
-    e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    let (mut e, mut k) = connected_server(byte());
     assert_eq!(k.reads.len(), 1);
     k.write_now
         .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
@@ -839,12 +841,7 @@ fn the_end_of_file_of_an_earlier_client_ends_with_it() {
     // reads): the client left (end of file), the pipe was found listening
     // again, and a new client connected. Its data must be read, not hidden
     // behind the old end of file.
-    let mut k = Fake::default();
-    let mut e = E::listening(byte());
-    e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    let (mut e, mut k) = connected_server(byte());
     finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
     assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
     k.write_now
@@ -868,12 +865,7 @@ fn a_write_completing_with_listening_resets_and_the_next_client_is_read() {
     // write in flight then failed with ERROR_PIPE_LISTENING. The engine
     // must listen again, so that the next client's data is read, not hidden
     // behind the old end of file.
-    let mut k = Fake::default();
-    let mut e = E::listening(byte());
-    e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    let (mut e, mut k) = connected_server(byte());
     e.write(&mut k, b"for the old client").unwrap();
     finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
     assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
@@ -895,12 +887,7 @@ fn a_late_failure_for_the_old_client_leaves_the_new_one_alone() {
     // a new client connected; then the old write failed with
     // ERROR_PIPE_LISTENING too. That must not end the new connection: the
     // reset cancels the old write, and its late failure is ignored.
-    let mut k = Fake::default();
-    let mut e = E::listening(message());
-    e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    let (mut e, mut k) = connected_server(message());
     e.write(&mut k, b"old").unwrap();
     let (old_write, old_buf) = k.writes.remove(0);
     finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
@@ -932,12 +919,7 @@ fn half_a_message_of_an_earlier_client_is_not_glued_to_a_new_one() {
     // before reading resumed the pipe was found listening and a new client
     // connected: the old first part must not become the head of the new
     // client's first message.
-    let mut k = Fake::default();
-    let mut e = E::listening(message());
-    e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    let (mut e, mut k) = connected_server(message());
     let old = vec![b'o'; MIN_READ];
     finish_read(&mut e, &mut k, &old, Some(ERROR_MORE_DATA));
     finish_read(&mut e, &mut k, b"", Some(ERROR_OPERATION_ABORTED));

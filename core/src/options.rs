@@ -343,8 +343,7 @@ impl<F: Front> ServerOptions<F> {
     /// # }
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
-        self.limits.max_read = bytes;
-        self.limits.grown_read = bytes;
+        self.limits.set_max_read(bytes);
         self
     }
 
@@ -372,8 +371,7 @@ impl<F: Front> ServerOptions<F> {
     /// # }
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
-        self.limits.write_queue = bytes;
-        self.limits.grown_queue = bytes;
+        self.limits.set_write_queue(bytes);
         self
     }
 
@@ -779,8 +777,7 @@ impl<F: Front> ClientOptions<F> {
     /// # }
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
-        self.limits.max_read = bytes;
-        self.limits.grown_read = bytes;
+        self.limits.set_max_read(bytes);
         self
     }
 
@@ -808,8 +805,7 @@ impl<F: Front> ClientOptions<F> {
     /// # }
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
-        self.limits.write_queue = bytes;
-        self.limits.grown_queue = bytes;
+        self.limits.set_write_queue(bytes);
         self
     }
 

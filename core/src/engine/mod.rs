@@ -85,12 +85,22 @@ impl Limits {
     /// Exactly `max_read` and `write_queue`, never more.
     #[cfg(test)]
     pub(crate) fn fixed(max_read: usize, write_queue: usize) -> Limits {
-        Limits {
-            max_read,
-            write_queue,
-            grown_read: max_read,
-            grown_queue: write_queue,
-        }
+        let mut l = Limits::default();
+        l.set_max_read(max_read);
+        l.set_write_queue(write_queue);
+        l
+    }
+
+    /// Reads of at most `bytes`, set by the user: exact, never grown.
+    pub(crate) fn set_max_read(&mut self, bytes: usize) {
+        self.max_read = bytes;
+        self.grown_read = bytes;
+    }
+
+    /// A write queue of `bytes`, set by the user: exact, never grown.
+    pub(crate) fn set_write_queue(&mut self, bytes: usize) {
+        self.write_queue = bytes;
+        self.grown_queue = bytes;
     }
 
     /// What a pipe must take from the budget to read up to `grown_read`.

@@ -151,10 +151,15 @@ fn connected_server(framing: Framing) -> (E, Fake) {
     let mut k = Fake::default();
     let mut e = E::listening(framing);
     e.register(&mut k);
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     (e, k)
+}
+
+/// A listening engine's `connect` goes pending, and a client comes.
+fn connect_next(e: &mut E, k: &mut Fake) {
+    assert!(would_block(e.connect(k)));
+    let id = k.connects.remove(0);
+    e.complete(k, &id, None, outcome(0, None));
 }
 
 /// Completes the oldest pending read with `data` (and `code`).
@@ -232,9 +237,7 @@ fn quiet_connected() -> (E, Fake) {
     let mut k = Fake::default();
     let mut e = E::listening(byte());
     e.quiet();
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     assert!(e.readiness().writable, "the connect is still reported");
     assert!(k.reads.is_empty(), "a quiet engine does not read ahead");
     (e, k)
@@ -265,9 +268,7 @@ fn a_quiet_engine_reads_only_when_asked() {
     assert_eq!(k.reads.len(), 1);
     e.disconnect(&mut k).unwrap();
     e.quiet();
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     assert_eq!(k.reads.len(), 1, "only the cancelled read of before");
 }
 
@@ -636,9 +637,7 @@ fn disconnect_forgets_the_connection() {
     assert_eq!(e.readiness(), Readiness::default());
 
     // The next client.
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     // The old read completes late, even with data: it reaches no one.
     let mut stale = old_buf;
     stale.extend_from_slice(b"OLD");
@@ -847,9 +846,7 @@ fn the_end_of_file_of_an_earlier_client_ends_with_it() {
     k.write_now
         .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
     assert!(would_block(e.write(&mut k, b"x")));
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     assert_eq!(k.reads.len(), 1, "the new client is read");
     assert!(would_block(e.read(&mut k, &mut [0; 8])));
     finish_read(&mut e, &mut k, b"new", None);
@@ -893,9 +890,7 @@ fn a_late_failure_for_the_old_client_leaves_the_new_one_alone() {
     finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
     assert_eq!(k.cancelled, vec![old_write], "the old write is cancelled");
     assert!(e.write(&mut k, b"y").is_err(), "the lost write is reported");
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     // The old write's failure comes in late.
     e.complete(
         &mut k,
@@ -930,9 +925,7 @@ fn half_a_message_of_an_earlier_client_is_not_glued_to_a_new_one() {
         e.read(&mut k, &mut [0; 8]).is_err(),
         "the failure is reported"
     );
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     finish_read(&mut e, &mut k, b"hello", None);
     let mut out = Vec::new();
     e.recv_msg(&mut k, &mut out).unwrap();
@@ -995,9 +988,7 @@ fn a_client_that_came_and_left_before_registration_reads_its_data_then_end_of_fi
     assert_eq!(e.read(&mut k, &mut [0; 4]).unwrap(), 0);
     // The next client needs a connect, as always after a disconnect.
     e.disconnect(&mut k).unwrap();
-    assert!(would_block(e.connect(&mut k)));
-    let id = k.connects.remove(0);
-    e.complete(&mut k, &id, None, outcome(0, None));
+    connect_next(&mut e, &mut k);
     assert!(
         e.readiness().writable,
         "the next client is a writable event"

@@ -77,7 +77,10 @@ pub fn handles() -> Handles {
         // SAFETY: probing a handle value: an invalid one fails harmlessly.
         if unsafe { GetHandleInformation(h, &mut flags) } != 0 {
             misses = 0;
-            *out.by_type.entry(type_name(h)).or_insert(0) += 1;
+            // (None: another thread closed it in between; it is not held.)
+            if let Some(name) = type_name(h) {
+                *out.by_type.entry(name).or_insert(0) += 1;
+            }
         } else {
             misses += 1;
         }
@@ -86,7 +89,9 @@ pub fn handles() -> Handles {
     out
 }
 
-fn type_name(h: HANDLE) -> String {
+/// The type of handle `h`; `None` if it was closed since it was found.
+fn type_name(h: HANDLE) -> Option<String> {
+    const STATUS_INVALID_HANDLE: i32 = 0xC000_0008_u32 as i32;
     // PUBLIC_OBJECT_TYPE_INFORMATION: a UNICODE_STRING (u16 length in
     // bytes, u16 capacity, padding, pointer) and more; the name follows.
     let mut buf = [0u64; 256];
@@ -101,17 +106,20 @@ fn type_name(h: HANDLE) -> String {
             &mut len,
         )
     };
+    if status == STATUS_INVALID_HANDLE {
+        return None;
+    }
     if status < 0 {
-        return format!("unknown (NTSTATUS {status:#x})");
+        return Some(format!("unknown (NTSTATUS {status:#x})"));
     }
     let bytes = (buf[0] & 0xffff) as usize;
     let ptr = buf[1] as *const u16;
     if ptr.is_null() {
-        return "unnamed".into();
+        return Some("unnamed".into());
     }
     // SAFETY: the string NtQueryObject wrote, inside `buf`, `bytes` long.
     let name = unsafe { std::slice::from_raw_parts(ptr, bytes / 2) };
-    String::from_utf16_lossy(name)
+    Some(String::from_utf16_lossy(name))
 }
 
 /// What `GetProcessHandleCount` says (0 under Wine, which does not count).

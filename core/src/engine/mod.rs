@@ -18,6 +18,7 @@ use std::io;
 use std::mem;
 
 pub(crate) mod budget;
+pub(crate) mod linger;
 pub(crate) mod table;
 
 #[cfg(test)]
@@ -321,6 +322,9 @@ pub(crate) struct Engine<Op> {
     last_read: usize,
     /// Held while the write queue may hold up to `limits.grown_queue`.
     queue_grant: Option<Grant>,
+    /// Bytes the kernel took from writes, ever: a dropped pipe's linger
+    /// moves its deadline while this grows ([`Linger`](linger::Linger)).
+    written: u64,
 }
 
 impl<Op> fmt::Debug for Engine<Op> {
@@ -394,6 +398,7 @@ impl<Op: PartialEq> Engine<Op> {
             read_grant: None,
             last_read: 0,
             queue_grant: None,
+            written: 0,
         }
     }
 
@@ -905,9 +910,11 @@ impl<Op: PartialEq> Engine<Op> {
 
     // ------------------------------------------------------------ write
 
-    /// `Write::write`. Byte mode: accepts what fits, coalescing while a write
-    /// is in flight. Message mode: accepts the whole buffer as one message
-    /// (an empty one too), or nothing.
+    /// `Write::write`. Byte mode: with nothing queued, accepts the whole
+    /// buffer (written at once, or queued behind the write in flight);
+    /// behind queued bytes, what fits in the write queue, coalescing while a
+    /// write is in flight. Message mode: accepts the whole buffer as one
+    /// message (an empty one too), or nothing.
     pub(crate) fn write<K: Kernel<Op = Op>>(&mut self, k: &mut K, src: &[u8]) -> io::Result<usize> {
         if !self.registered || self.closed {
             return Err(would_block());
@@ -932,7 +939,17 @@ impl<Op: PartialEq> Engine<Op> {
                 self.write.message_bytes += src.len();
                 return Ok(src.len());
             }
-            let room = self.queue_cap() - self.write.queue.len();
+            // An empty queue takes the caller's whole buffer, however large
+            // (memory bounded by what the caller holds already, never by
+            // the peer): a frame larger than the queue is accepted in one
+            // call, so two ends that each write a frame and then read never
+            // both wait for the other to read. Behind queued bytes, a write
+            // takes what fits.
+            let room = if self.write.queue.is_empty() {
+                src.len()
+            } else {
+                self.queue_cap().saturating_sub(self.write.queue.len())
+            };
             let n = src.len().min(room);
             if self.queue_grant.is_some()
                 && self.write.queue.capacity() - self.write.queue.len() < n
@@ -944,15 +961,9 @@ impl<Op: PartialEq> Engine<Op> {
             self.write.queue.extend_from_slice(&src[..n]);
             return Ok(n);
         }
-        // Nothing in flight: write now. A failure that happens at once is
-        // reported here, and nothing counts as accepted. A byte-mode write
-        // takes at most `write_queue` bytes, so one call never copies an
-        // unbounded buffer.
-        let src = if self.framing.message_writes {
-            src
-        } else {
-            &src[..src.len().min(self.queue_cap())]
-        };
+        // Nothing in flight (so nothing queued): write the caller's whole
+        // buffer now, as one write. A failure that happens at once is
+        // reported here, and nothing counts as accepted.
         let mut buf = mem::take(&mut self.write.spare);
         buf.clear();
         buf.extend_from_slice(src);
@@ -1017,6 +1028,7 @@ impl<Op: PartialEq> Engine<Op> {
             return None;
         }
         let written = outcome.bytes.min(buf.len());
+        self.written = self.written.saturating_add(written as u64);
         if written == 0 && !buf.is_empty() {
             // A write that succeeds moving nothing would be re-sent forever.
             let e = io::Error::new(
@@ -1107,8 +1119,27 @@ impl<Op: PartialEq> Engine<Op> {
         self.close_if_done(k);
     }
 
-    /// `Write::flush`: `Ok` once every accepted byte was handed to the pipe;
-    /// `WouldBlock` until then, with a writable event when it happens.
+    /// Bytes the kernel took from this pipe's writes so far.
+    pub(crate) fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// A flush as TCP and tokio's pipes have it: `Ok` at once, as every
+    /// byte accepted by `write` is in the pipe's own queue and will be
+    /// delivered (while the handle is open, and through the linger after a
+    /// drop); never waits for the peer to read. Reports an earlier failure
+    /// of accepted data, once.
+    pub(crate) fn flush_accepted(&mut self) -> io::Result<()> {
+        match self.write.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// `Ok` once every accepted byte was handed to the pipe (the mio
+    /// front's `Write::flush`, the async front's `drain`); `WouldBlock`
+    /// until then, with a writable event when it happens. This waits for
+    /// the peer to read whatever does not fit in the pipe's buffer.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         if let Some(e) = self.write.error.take() {
             return Err(e);

@@ -1014,6 +1014,18 @@ impl Run {
                 if self.sim.msg_pipe {
                     assert_eq!(k, n, "{c}: a message accepted in part");
                 }
+                // Memory is bounded by what the caller holds: the queue
+                // grows past its size only by one caller's buffer.
+                let (queued, cap) = (self.e.write.queued(), self.e.queue_cap());
+                let bound = if self.sim.msg_pipe {
+                    cap + k
+                } else {
+                    cap.max(k)
+                };
+                assert!(
+                    queued <= bound,
+                    "{c}: {queued} bytes queued, cap {cap}, took {k}"
+                );
                 self.seen.accepted.extend_from_slice(&data[..k]);
                 self.seen.accepted_ends.push(self.seen.accepted.len());
             }
@@ -1023,6 +1035,17 @@ impl Run {
                     "{c}: writable, but write would block"
                 );
                 self.assert_will_wake(Kind::Write, &c);
+            }
+            Err(_) => self.seen.write_error(&mut self.sim),
+        }
+    }
+
+    /// The async front's flush: never waits.
+    fn flush_accepted(&mut self, step: usize) {
+        match self.e.flush_accepted() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                panic!("{}: flush_accepted would block", self.ctx(step))
             }
             Err(_) => self.seen.write_error(&mut self.sim),
         }
@@ -1497,7 +1520,11 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
         } else if action < 78 {
             r.write(step);
         } else if action < 81 {
-            r.flush(step);
+            if r.sim.rng.chance(50) {
+                r.flush(step);
+            } else {
+                r.flush_accepted(step);
+            }
         } else if action < 84 {
             r.take_error();
         } else if action < 90 {

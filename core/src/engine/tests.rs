@@ -513,13 +513,14 @@ fn byte_writes_coalesce_while_one_is_in_flight() {
 #[test]
 fn a_full_queue_would_block_until_a_write_completes() {
     let (mut e, mut k) = client(byte());
-    let big: Vec<u8> = (0..WRITE_QUEUE + 10).map(|i| (i % 251) as u8).collect();
-    assert_eq!(
-        e.write(&mut k, &big).unwrap(),
-        WRITE_QUEUE,
-        "one write takes at most the queue size"
-    );
-    // Queued in two calls: the second takes only what still fits.
+    let big: Vec<u8> = (0..3 * WRITE_QUEUE).map(|i| (i % 251) as u8).collect();
+    // Nothing queued: a write takes the caller's whole buffer, larger than
+    // the queue too, as one write.
+    assert_eq!(e.write(&mut k, &big).unwrap(), big.len());
+    assert_eq!(k.written.len(), 1);
+    assert!(k.written[0] == big, "the whole buffer in one write");
+    // Behind it, an empty queue takes a whole buffer too; then only what
+    // still fits.
     assert_eq!(e.write(&mut k, &big[..100]).unwrap(), 100);
     assert_eq!(e.write(&mut k, &big[100..]).unwrap(), WRITE_QUEUE - 100);
     assert!(would_block(e.write(&mut k, b"x")));
@@ -532,7 +533,69 @@ fn a_full_queue_would_block_until_a_write_completes() {
     );
     assert_eq!(k.written.len(), 2, "the whole queue in ONE write");
     assert!(k.written[1] == big[..WRITE_QUEUE], "in order");
+    // The queue is empty again (its bytes are in flight): a buffer larger
+    // than the queue is taken whole, and nothing more until it is written.
+    assert_eq!(e.write(&mut k, &big).unwrap(), big.len());
+    assert!(would_block(e.write(&mut k, b"x")));
+    finish_write(&mut e, &mut k, None);
+    assert!(k.written[2] == big, "queued whole, written whole");
     assert_eq!(e.write(&mut k, b"x").unwrap(), 1);
+}
+
+#[test]
+fn two_ends_that_each_write_a_large_frame_then_read_never_wait_on_each_other() {
+    // What tokio-util's `Framed::send` + `next`, or `write_all` + `flush` +
+    // `read_exact`, do on both ends at once: every frame, up to 4 MiB, is
+    // accepted in one call and flushed at once, with the peer not reading.
+    for frame in [16 << 10, 64 << 10, 100 << 10, 1 << 20, 4 << 20] {
+        let (mut e, mut k) = client(byte());
+        let data = vec![9u8; frame];
+        for round in 0..8u64 {
+            // The peer has read every frame but the last one sent: it
+            // sent its own frame of this round only after that.
+            while e.bytes_written() < round.saturating_sub(1) * frame as u64 {
+                finish_write(&mut e, &mut k, None);
+            }
+            assert_eq!(e.write(&mut k, &data).unwrap(), frame, "round {round}");
+            e.flush_accepted().unwrap();
+        }
+    }
+}
+
+#[test]
+fn flush_accepted_never_waits_and_reports_a_failure_once() {
+    let (mut e, mut k) = client(byte());
+    e.flush_accepted().unwrap();
+    e.write(&mut k, &[1; 100]).unwrap();
+    e.write(&mut k, &[2; 100]).unwrap();
+    // A write in flight and bytes queued: the drain waits, this does not.
+    e.flush_accepted().unwrap();
+    assert!(would_block(e.flush()));
+    finish_write(&mut e, &mut k, Some(ERROR_NO_DATA));
+    assert_eq!(
+        e.flush_accepted().unwrap_err().raw_os_error(),
+        Some(ERROR_NO_DATA)
+    );
+    e.flush_accepted().unwrap();
+}
+
+#[test]
+fn bytes_written_counts_what_the_kernel_took() {
+    let (mut e, mut k) = client(byte());
+    assert_eq!(e.bytes_written(), 0);
+    e.write(&mut k, &[1; 300]).unwrap();
+    e.write(&mut k, &[2; 200]).unwrap();
+    assert_eq!(e.bytes_written(), 0, "accepted is not written");
+    // A partial write counts what it moved; its rest goes out with the queue.
+    let (id, buf) = k.writes.remove(0);
+    e.complete(&mut k, &id, Some(buf), outcome(100, None));
+    assert_eq!(e.bytes_written(), 100);
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(e.bytes_written(), 500);
+    // A failed write moves nothing.
+    e.write(&mut k, &[3; 10]).unwrap();
+    finish_write(&mut e, &mut k, Some(ERROR_NO_DATA));
+    assert_eq!(e.bytes_written(), 500);
 }
 
 #[test]
@@ -1140,10 +1203,12 @@ fn limits_set_at_construction_bound_reads_and_the_write_queue() {
         .with_limits(limits)
         .with_budget(budget.clone());
     e.register(&mut k);
-    // One write call takes at most the queue size; the queue holds as much.
+    // A write with nothing queued takes the caller's whole buffer; behind
+    // queued bytes, the queue holds at most its size.
     let big = vec![7u8; 3 * limits.write_queue];
-    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
-    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+    assert_eq!(e.write(&mut k, &big).unwrap(), big.len());
+    assert_eq!(e.write(&mut k, &big[..10]).unwrap(), 10);
+    assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue - 10);
     assert!(would_block(e.write(&mut k, b"x")), "the queue is full");
     assert!(!e.readiness().writable);
     finish_write(&mut e, &mut k, None);
@@ -1167,7 +1232,8 @@ fn limits_set_at_construction_bound_reads_and_the_write_queue() {
         finish_read(&mut e, &mut k, &vec![1; 4 * limits.max_read], None);
         while e.read(&mut k, &mut buf).is_ok() {}
         assert!(k.reads[0].1.capacity() < 2 * limits.max_read);
-        assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue);
+        assert_eq!(e.write(&mut k, &big[..10]).unwrap(), 10);
+        assert_eq!(e.write(&mut k, &big).unwrap(), limits.write_queue - 10);
         assert!(would_block(e.write(&mut k, &big)), "the queue is full");
         finish_write(&mut e, &mut k, None);
     }

@@ -15,10 +15,19 @@ use super::pipe;
 use crate::engine::{Framing, Limits, Readiness};
 
 /// How long a dropped pipe keeps delivering what `write` accepted before
-/// the drop, unless set otherwise (the pipe's `set_linger`,
-/// [`ServerOptions::linger`](crate::ServerOptions::linger),
-/// [`ClientOptions::linger`](crate::ClientOptions::linger)): 5 seconds.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+/// the drop *without progress*, unless set otherwise (the pipe's
+/// `set_linger`, [`ServerOptions::linger`](crate::ServerOptions::linger),
+/// [`ClientOptions::linger`](crate::ClientOptions::linger)): 2 minutes.
+///
+/// As with a closed TCP socket, data accepted before the drop is kept for
+/// a peer whose end is open: the deadline starts at the drop and moves
+/// each time the kernel takes more of the data (a write completes), so a
+/// peer that starts reading late, or reads slowly, gets every byte, and
+/// the bound only ends the linger for a peer that keeps its end open and
+/// stops reading for this long. A peer that closes its end ends the linger
+/// at once (the write fails). Nothing waits for the linger: the drop
+/// returns at once, and a process-wide thread of the core ends it.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(120);
 
 /// A handle on its way to become a front's pipe: the handle, whether it is
 /// a server instance still waiting for its client, how it frames data, its

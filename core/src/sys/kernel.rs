@@ -15,6 +15,7 @@ use super::op::{self, Op, WeakOp};
 use super::pipe;
 use super::reaper::{self, Visit};
 use crate::engine::budget::Budget;
+use crate::engine::linger::Linger;
 use crate::engine::{Engine, Kernel, Outcome, Peek, Readiness, Start};
 
 /// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: an operation that succeeds at
@@ -56,10 +57,10 @@ struct State<F: Front> {
     /// Operations the engine cancelled and forgot whose buffers may still
     /// be with the kernel: freed once the kernel is done with them.
     forgotten: Vec<WeakOp<F>>,
-    /// How long a dropped pipe's accepted writes may take to be delivered.
+    /// How long a dropped pipe's accepted writes may go without progress.
     linger: Duration,
-    /// When the linger of the dropped pipe ends.
-    linger_deadline: Option<Instant>,
+    /// The deadline of the dropped pipe's linger.
+    lingering: Option<Linger>,
 }
 
 /// For fronts' listeners: called whenever a pipe's readiness changes,
@@ -151,7 +152,7 @@ impl<F: Front> Shared<F> {
                 readiness: Some(readiness),
                 forgotten: Vec::new(),
                 linger,
-                linger_deadline: None,
+                lingering: None,
             }),
         })
     }
@@ -265,6 +266,17 @@ impl<F: Front> Shared<F> {
         self.with(|e, k| e.write(k, buf))
     }
 
+    /// A flush that never waits for the peer: `Ok` at once, everything
+    /// accepted being queued in the pipe and delivered by the engine (and
+    /// the linger after a drop); reports an earlier failure of accepted data.
+    ///
+    /// # Errors
+    ///
+    /// An earlier failure of data already accepted.
+    pub fn flush_accepted(self: &Arc<Self>) -> io::Result<()> {
+        self.with(|e, _| e.flush_accepted())
+    }
+
     /// `Ok` once everything accepted was handed to the pipe.
     ///
     /// # Errors
@@ -304,7 +316,8 @@ impl<F: Front> Shared<F> {
         // completion port) for as long as an operation holds this `Shared`.
         st.readiness = None;
         if st.engine.lingering() {
-            st.linger_deadline = Some(Instant::now() + st.linger);
+            let written = st.engine.bytes_written();
+            st.lingering = Some(Linger::start(st.linger, Instant::now(), written));
         }
         match Self::sweep(&mut st) {
             Visit::Done => None,
@@ -313,12 +326,17 @@ impl<F: Front> Shared<F> {
     }
 
     /// The process-wide reaper's look at a dropped pipe: past its linger
-    /// limit, the engine cancels the write still in flight and closes the
+    /// deadline with no byte written since the last look, the engine cancels the write still in flight and closes the
     /// handle; then the buffers of forgotten operations the kernel has
     /// finished are freed. Says when to look again.
     fn visit(self: &Arc<Self>, now: Instant) -> Visit {
         let mut st = self.lock();
-        if st.linger_deadline.is_some_and(|t| t <= now) {
+        let written = st.engine.bytes_written();
+        if st
+            .lingering
+            .as_mut()
+            .is_some_and(|l| l.expired(now, written))
+        {
             let (engine, mut k, _) = self.split(&mut st);
             engine.linger_expired(&mut k);
         }
@@ -342,7 +360,7 @@ impl<F: Front> Shared<F> {
             }
             Some(_) => true,
         });
-        match st.linger_deadline {
+        match st.lingering.and_then(|l| l.deadline()) {
             Some(t) if st.engine.lingering() => Visit::At(t),
             _ if !st.forgotten.is_empty() => Visit::At(Instant::now()),
             _ => Visit::Done,

@@ -48,7 +48,7 @@ pub use front::AsyncFront;
 #[cfg(windows)]
 pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 #[cfg(windows)]
-pub use named_pipe::{Connect, NamedPipe, RecvMsg};
+pub use named_pipe::{Connect, Drain, NamedPipe, RecvMsg};
 #[cfg(windows)]
 pub use named_pipes_core::{
     ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, SecurityDescriptor, DEFAULT_LINGER,

@@ -255,11 +255,20 @@ impl NamedPipe {
         self.step(cx, Side::Read, |s| s.read(buf))
     }
 
-    /// Writes from `buf`: copies what the write queue accepts (byte mode;
-    /// on a message-type pipe the whole buffer, as one message, or nothing
-    /// yet) and hands it to the kernel; ready as soon as something was
-    /// accepted. On a server instance, await [`connect`](NamedPipe::connect)
-    /// first: nothing is accepted before a client is connected.
+    /// Writes from `buf`: copies what the pipe accepts into its own write
+    /// queue and hands it to the kernel; ready as soon as something was
+    /// accepted. With nothing queued, the whole of `buf` is accepted,
+    /// however large (as tokio's pipes do; memory is bounded by the buffer
+    /// the caller holds already, never by the peer): a frame of any size
+    /// goes in one call, and two ends that each write a frame and then
+    /// read never wait for each other. Behind queued bytes, a write takes
+    /// what fits in the queue
+    /// ([`write_queue`](crate::ServerOptions::write_queue), 64 KiB growing
+    /// to 1 MiB) and is pending while the queue is full, as TCP is at its
+    /// buffer. On a message-type pipe the whole buffer is one message,
+    /// accepted whole or not yet. On a server instance, await
+    /// [`connect`](NamedPipe::connect) first: nothing is accepted before a
+    /// client is connected.
     ///
     /// # Errors
     ///
@@ -276,15 +285,54 @@ impl NamedPipe {
         self.step(cx, Side::Write, |s| s.write(buf))
     }
 
-    /// Ready once every byte accepted by a write was handed to the kernel:
-    /// written into the pipe's buffer, or taken by the reader — not that
-    /// the reader has read it (Windows tells a writer nothing of that
-    /// until the pipe's buffer is full).
+    /// Ready at once: every byte a write accepted is in the pipe's own
+    /// queue, and the pipe delivers it while it is open and, once dropped,
+    /// for as long as the peer keeps reading (the
+    /// [linger](NamedPipe::set_linger)). As with tokio's pipes and TCP, a
+    /// flush never waits for the peer to read, so two ends that each write
+    /// and flush, then read, cannot deadlock. To wait until the bytes were
+    /// handed to the kernel, use [`drain`](NamedPipe::drain).
+    ///
+    /// # Errors
+    ///
+    /// An earlier failure of data already accepted (the reader left, say),
+    /// reported once.
+    pub fn poll_flush(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Err(e) = self.ready() {
+            return Poll::Ready(Err(e));
+        }
+        let r = self.shared.flush_accepted();
+        front::wake_deferred();
+        Poll::Ready(r)
+    }
+
+    /// Waits until every byte accepted by a write was handed to the
+    /// kernel: written into the pipe's buffer (64 KiB by default), or taken
+    /// by the reader — not that the reader has read it (Windows tells a
+    /// writer nothing of that until the pipe's buffer is full). Beyond the
+    /// pipe's buffer, this waits for the peer to read: never await it on
+    /// both ends at once before reading. Useful before
+    /// [`disconnect`](NamedPipe::disconnect), which drops what was not
+    /// handed over (and the kernel drops what the client has not read).
     ///
     /// # Errors
     ///
     /// An earlier failure of data already accepted (the reader left, say).
-    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing; the data is still
+    /// delivered.
+    pub fn drain(&self) -> Drain<'_> {
+        Drain { pipe: self }
+    }
+
+    /// [`drain`](NamedPipe::drain) as a poll function.
+    ///
+    /// # Errors
+    ///
+    /// As [`drain`](NamedPipe::drain).
+    pub fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.step(cx, Side::Write, |s| s.flush())
     }
 
@@ -342,6 +390,21 @@ impl Future for Connect<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.pipe.poll_connect(cx)
+    }
+}
+
+/// The future of [`NamedPipe::drain`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Drain<'a> {
+    pipe: &'a NamedPipe,
+}
+
+impl Future for Drain<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.pipe.poll_drain(cx)
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
+use named_pipes_core::front::OpenCancel;
+
 use crate::{ClientOptions, NamedPipe};
 
 /// `ERROR_PIPE_BUSY`: every instance of the pipe is connected.
@@ -24,8 +26,9 @@ pub struct Open {
 enum State {
     /// Not polled yet.
     Start(ClientOptions, OsString),
-    /// The helper thread waits and opens; it leaves the result here.
-    Waiting(Arc<Mutex<Slot>>),
+    /// The helper thread waits and opens; it leaves the result here. The
+    /// gate stops it when the future is dropped.
+    Waiting(Arc<Mutex<Slot>>, Arc<OpenCancel>),
     /// The result was returned.
     Done,
 }
@@ -63,11 +66,13 @@ impl Future for Open {
                     waker: Some(cx.waker().clone()),
                 }));
                 let theirs = Arc::clone(&slot);
+                let cancel = Arc::new(OpenCancel::new());
+                let gate = Arc::clone(&cancel);
                 let spawned =
                     thread::Builder::new()
                         .name("named-pipe-open".into())
                         .spawn(move || {
-                            let r = options.open(&addr);
+                            let r = options.open_cancellable(&addr, &gate);
                             let waker = {
                                 let mut s = theirs.lock().unwrap_or_else(PoisonError::into_inner);
                                 s.result = Some(r);
@@ -80,20 +85,39 @@ impl Future for Open {
                 if let Err(e) = spawned {
                     return Poll::Ready(Err(e));
                 }
-                this.state = State::Waiting(slot);
+                this.state = State::Waiting(slot, cancel);
                 Poll::Pending
             }
-            State::Waiting(slot) => {
+            State::Waiting(slot, cancel) => {
                 let mut s = slot.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(r) = s.result.take() {
                     return Poll::Ready(r);
                 }
                 s.waker = Some(cx.waker().clone());
                 drop(s);
-                this.state = State::Waiting(slot);
+                this.state = State::Waiting(slot, cancel);
                 Poll::Pending
             }
             State::Done => Poll::Ready(Err(io::Error::other("the open was already awaited"))),
+        }
+    }
+}
+
+impl Drop for Open {
+    /// Stops the helper thread's wait, if any: no client is opened after
+    /// the drop (one opened just before it is closed). The thread ends
+    /// within 50 ms (`CANCEL_SLICE` of the core).
+    fn drop(&mut self) {
+        if let State::Waiting(slot, cancel) = &self.state {
+            cancel.cancel();
+            // A client opened before the cancel: closed here, not by a
+            // helper thread at some later time.
+            let opened = slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .result
+                .take();
+            drop(opened);
         }
     }
 }
@@ -102,7 +126,7 @@ impl fmt::Debug for Open {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Start(..) => "not started",
-            State::Waiting(_) => "waiting",
+            State::Waiting(..) => "waiting",
             State::Done => "done",
         };
         f.debug_struct("Open").field("state", &state).finish()

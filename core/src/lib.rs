@@ -57,6 +57,7 @@ pub mod front {
     //! and the listener's plan ([`crate::accept_plan`]).
 
     pub use crate::engine::Readiness;
+    pub use crate::sys::client::{OpenCancel, CANCEL_SLICE};
     pub use crate::sys::front::PipeSpec;
     pub use crate::sys::front::{Front, Instances, Port, Sink};
     pub use crate::sys::kernel::{Observer, Shared};

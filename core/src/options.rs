@@ -24,6 +24,7 @@ use windows_sys::Win32::System::Pipes::{
 use crate::engine::{Framing, Limits};
 use crate::sys::front::{Front, Instances};
 use crate::sys::front::{PipeSpec, DEFAULT_LINGER};
+use crate::sys::client::OpenCancel;
 use crate::sys::{client, pipe, security};
 
 /// How a pipe frames data.
@@ -827,6 +828,26 @@ impl<F: Front> ClientOptions<F> {
     /// # }
     /// ```
     pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
+        self.open_gated(addr.as_ref(), None)
+    }
+
+    /// [`open`](ClientOptions::open) on a thread of its own that another
+    /// may stop (an async front's open future, dropped): the wait for a
+    /// free instance goes in slices, and once `cancel` is cancelled no
+    /// client is made; the open then fails with `Interrupted`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](ClientOptions::open); `Interrupted` once cancelled.
+    pub fn open_cancellable<A: AsRef<OsStr>>(
+        &self,
+        addr: A,
+        cancel: &OpenCancel,
+    ) -> io::Result<F::Pipe> {
+        self.open_gated(addr.as_ref(), Some(cancel))
+    }
+
+    fn open_gated(&self, addr: &OsStr, cancel: Option<&OpenCancel>) -> io::Result<F::Pipe> {
         let limits = check_limits(self.limits)?;
         let params = client::ClientParams {
             // Setting the read mode needs FILE_WRITE_ATTRIBUTES, part of GENERIC_WRITE.
@@ -844,7 +865,7 @@ impl<F: Front> ClientOptions<F> {
             },
             busy_timeout: self.busy_timeout,
         };
-        let handle = client::open(addr.as_ref(), &params)?;
+        let handle = client::open(addr, &params, cancel)?;
         let mut spec = PipeSpec::queried(handle, false);
         spec.limits = limits;
         spec.linger = self.linger;

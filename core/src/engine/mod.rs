@@ -18,7 +18,9 @@ use std::io;
 use std::mem;
 
 pub(crate) mod budget;
+pub(crate) mod busy;
 pub(crate) mod linger;
+pub(crate) mod name;
 pub(crate) mod table;
 
 #[cfg(test)]

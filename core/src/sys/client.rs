@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::ptr;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT};
@@ -12,6 +13,7 @@ use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED,
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
 
 use super::pipe::{owned, wide};
+use crate::engine::busy::BusyWait;
 
 /// How to open a client.
 #[derive(Clone, Copy, Debug)]
@@ -22,16 +24,66 @@ pub(crate) struct ClientParams {
     pub(crate) security_qos: u32,
     /// A `PIPE_READMODE_*` to set after opening, if any.
     pub(crate) read_mode: Option<u32>,
-    /// How long to wait for a free instance; `None`: fail at once.
+    /// How long to wait for a free instance; `None`: fail at once; too
+    /// large for the clock: for ever.
     pub(crate) busy_timeout: Option<Duration>,
 }
 
+/// Lets another thread stop a client's [`open`] that waits for a free
+/// instance (an async front's `open` future, dropped): once
+/// [`cancel`](OpenCancel::cancel) has returned, the open makes no client;
+/// it ends within [`CANCEL_SLICE`] with `Interrupted`.
+#[derive(Debug, Default)]
+pub struct OpenCancel {
+    /// Held across each `CreateFileW`, so that `cancel` either comes
+    /// before one (which then does not happen) or after it (its client is
+    /// the open's result, and the canceller's to drop).
+    cancelled: Mutex<bool>,
+}
+
+impl OpenCancel {
+    /// A gate not cancelled yet.
+    pub fn new() -> OpenCancel {
+        OpenCancel::default()
+    }
+
+    /// Stops the open: no client is made after this returns. Waits at
+    /// most for one `CreateFileW` that is under way.
+    pub fn cancel(&self) {
+        *self.cancelled.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+}
+
+/// How often an open with an [`OpenCancel`] looks whether it was
+/// cancelled while it waits for a free instance.
+pub const CANCEL_SLICE: Duration = Duration::from_millis(50);
+
 /// Opens `addr` for overlapped I/O, waiting up to `busy_timeout` while every
-/// instance is busy.
-pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
+/// instance is busy (for ever if the timeout is too large for the clock);
+/// with `cancel`, in slices, until cancelled.
+pub(crate) fn open(
+    addr: &OsStr,
+    p: &ClientParams,
+    cancel: Option<&OpenCancel>,
+) -> io::Result<OwnedHandle> {
     let name = wide(addr)?;
-    let deadline = p.busy_timeout.map(|t| Instant::now() + t);
+    let wait = BusyWait::new(p.busy_timeout, Instant::now());
+    let slice = if cancel.is_some() {
+        CANCEL_SLICE
+    } else {
+        Duration::MAX
+    };
     loop {
+        let gate = match cancel {
+            Some(c) => {
+                let g = c.cancelled.lock().unwrap_or_else(PoisonError::into_inner);
+                if *g {
+                    return Err(cancelled());
+                }
+                Some(g)
+            }
+            None => None,
+        };
         // SAFETY: `name` is NUL-terminated and outlives the call; no
         // security attributes and no template.
         let h = unsafe {
@@ -45,7 +97,9 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
                 ptr::null_mut(),
             )
         };
-        match owned(h) {
+        let opened = owned(h);
+        drop(gate);
+        match opened {
             Ok(h) => {
                 if let Some(mode) = p.read_mode {
                     set_read_mode(&h, mode)?;
@@ -53,25 +107,22 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
                 return Ok(h);
             }
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
-                let Some(deadline) = deadline else {
+                if wait == BusyWait::Fail {
                     return Err(e);
-                };
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(timed_out());
                 }
+                let Some(ms) = wait.next(Instant::now(), slice) else {
+                    return Err(timed_out());
+                };
                 // Wait for an instance to free up; then race for it again.
-                let ms = u32::try_from(left.as_millis())
-                    .unwrap_or(u32::MAX - 1)
-                    .max(1);
                 // SAFETY: `name` is NUL-terminated and outlives the call.
                 if unsafe { WaitNamedPipeW(name.as_ptr(), ms) } == 0 {
                     let e = io::Error::last_os_error();
-                    if e.raw_os_error() == Some(ERROR_SEM_TIMEOUT as i32) {
-                        return Err(timed_out());
-                    }
-                    // The server went away in between (NotFound), or another error.
-                    if e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32) {
+                    // A wait that timed out (the deadline, or a slice) or
+                    // found the pipe busy again: the loop decides.
+                    if e.raw_os_error() != Some(ERROR_SEM_TIMEOUT as i32)
+                        && e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32)
+                    {
+                        // The server went away in between (NotFound), or another error.
                         return Err(e);
                     }
                 }
@@ -79,6 +130,10 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
             Err(e) => return Err(e),
         }
     }
+}
+
+fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "the open was cancelled")
 }
 
 fn timed_out() -> io::Error {

@@ -17,18 +17,26 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_BYTE, PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
 
-use crate::engine::{Framing, Peek};
+use crate::engine::{name, Framing, Peek};
 
 /// Buffer size of pipes made by `NamedPipe::new`, each way.
 pub(crate) const DEFAULT_BUFFER: u32 = 64 * 1024;
 
-/// A NUL-terminated UTF-16 copy of `s`; an interior NUL is an `InvalidInput` error.
+/// A NUL-terminated UTF-16 copy of the pipe name `s`; an interior NUL, or
+/// a name not of the form `\\.\pipe\<name>` or `\\<server>\pipe\<name>`,
+/// is an `InvalidInput` error.
 pub(crate) fn wide(s: &OsStr) -> io::Result<Vec<u16>> {
     let w: Vec<u16> = s.encode_wide().chain(Some(0)).collect();
     if w[..w.len() - 1].contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "a pipe name must not contain a NUL character",
+        ));
+    }
+    if !name::is_pipe_name(&w[..w.len() - 1]) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}, not {:?}", name::EXPECTED, s),
         ));
     }
     Ok(w)

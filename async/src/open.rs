@@ -14,9 +14,6 @@ use named_pipes_core::front::OpenCancel;
 
 use crate::{ClientOptions, NamedPipe};
 
-/// `ERROR_PIPE_BUSY`: every instance of the pipe is connected.
-const ERROR_PIPE_BUSY: i32 = 231;
-
 /// The future of [`NamedPipe::open`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Open {
@@ -57,7 +54,7 @@ impl Future for Open {
                 // First without waiting: a free instance, or no pipe of that
                 // name, is known at once, with no thread.
                 let at_once = options.clone().busy_timeout(None).open(&addr);
-                let busy = matches!(&at_once, Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY));
+                let busy = matches!(&at_once, Err(e) if crate::is_busy(e));
                 if !busy || !options.waits_when_busy() {
                     return Poll::Ready(at_once);
                 }

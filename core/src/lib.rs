@@ -59,7 +59,7 @@ pub mod front {
     pub use crate::engine::Readiness;
     pub use crate::sys::client::{OpenCancel, CANCEL_SLICE};
     pub use crate::sys::front::PipeSpec;
-    pub use crate::sys::front::{Front, Instances, Port, Sink};
+    pub use crate::sys::front::{DocFront, Front, Instances, NoSink, Port, Sink};
     pub use crate::sys::kernel::{Observer, Shared};
     pub use crate::sys::op::complete;
     pub use crate::sys::port::{BareHeader, Driver, BATCH};
@@ -76,3 +76,5 @@ pub use options::{
 pub use sys::front::Front;
 #[cfg(windows)]
 pub use sys::front::DEFAULT_LINGER;
+#[cfg(windows)]
+pub use engine::table::{is_busy, ERROR_PIPE_BUSY};

@@ -30,11 +30,16 @@ use crate::sys::{client, pipe, security};
 /// How a pipe frames data.
 ///
 /// ```
-/// use named_pipes_core::{Front, PipeMode, ServerOptions};
+/// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+/// # use named_pipes_core::PipeMode;
 ///
-/// fn message_server<F: Front>(name: &str) -> std::io::Result<F::Pipe> {
-///     ServerOptions::<F>::new().pipe_mode(PipeMode::Message).create(name)
-/// }
+/// # fn example() -> std::io::Result<()> {
+/// let server = ServerOptions::new()
+///     .pipe_mode(PipeMode::Message)
+///     .create(r"\\.\pipe\named-pipes-doc-mode")?;
+/// # drop(server);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -95,13 +100,14 @@ impl fmt::Debug for SecurityDescriptor {
 /// # Examples
 ///
 /// ```
-/// use named_pipes_core::{Front, PipeMode, ServerOptions};
-/// # fn example<F: Front>() {
-/// let server = ServerOptions::<F>::new()
+/// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+/// # use named_pipes_core::PipeMode;
+/// # fn example() {
+/// let server = ServerOptions::new()
 ///     .pipe_mode(PipeMode::Message)
 ///     .first_pipe_instance(true)
 ///     .max_instances(8)
-///     .create(format!(r"\\.\pipe\mio-named-pipes-doc-options-{}", std::process::id()))
+///     .create(format!(r"\\.\pipe\named-pipes-doc-options-{}", std::process::id()))
 ///     .unwrap();
 /// # drop(server);
 /// # }
@@ -153,10 +159,11 @@ impl<F: Front> fmt::Debug for ServerOptions<F> {
 /// `max_instances` value for no limit (`PIPE_UNLIMITED_INSTANCES`).
 ///
 /// ```
-/// use named_pipes_core::{Front, ServerOptions, UNLIMITED_INSTANCES};
-/// # fn example<F: Front>() {
-/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-unlimited-{}", std::process::id());
-/// let server = ServerOptions::<F>::new().max_instances(UNLIMITED_INSTANCES).create(&name).unwrap();
+/// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+/// # use named_pipes_core::UNLIMITED_INSTANCES;
+/// # fn example() {
+/// let name = format!(r"\\.\pipe\named-pipes-doc-unlimited-{}", std::process::id());
+/// let server = ServerOptions::new().max_instances(UNLIMITED_INSTANCES).create(&name).unwrap();
 /// # }
 /// ```
 pub const UNLIMITED_INSTANCES: usize = usize::MAX;
@@ -185,10 +192,10 @@ impl<F: Front> ServerOptions<F> {
     /// The defaults.
     ///
     /// ```
-    /// use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-server-new-{}", std::process::id());
-    /// let server = ServerOptions::<F>::new().create(&name).unwrap();
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let name = format!(r"\\.\pipe\named-pipes-doc-server-new-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
     /// # drop(server);
     /// # }
     /// ```
@@ -200,9 +207,10 @@ impl<F: Front> ServerOptions<F> {
     /// `PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE`.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, PipeMode, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().pipe_mode(PipeMode::Message);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # use named_pipes_core::PipeMode;
+    /// # fn example() {
+    /// ServerOptions::new().pipe_mode(PipeMode::Message);
     /// # }
     /// ```
     pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
@@ -213,9 +221,9 @@ impl<F: Front> ServerOptions<F> {
     /// Whether data flows from client to server (`PIPE_ACCESS_INBOUND`).
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().access_inbound(false); // the server only writes
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().access_inbound(false); // the server only writes
     /// # }
     /// ```
     pub fn access_inbound(&mut self, allowed: bool) -> &mut Self {
@@ -226,9 +234,9 @@ impl<F: Front> ServerOptions<F> {
     /// Whether data flows from server to client (`PIPE_ACCESS_OUTBOUND`).
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().access_outbound(false); // the server only reads
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().access_outbound(false); // the server only reads
     /// # }
     /// ```
     pub fn access_outbound(&mut self, allowed: bool) -> &mut Self {
@@ -241,9 +249,9 @@ impl<F: Front> ServerOptions<F> {
     /// squatted the name.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().first_pipe_instance(true);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().first_pipe_instance(true);
     /// # }
     /// ```
     pub fn first_pipe_instance(&mut self, first: bool) -> &mut Self {
@@ -256,9 +264,9 @@ impl<F: Front> ServerOptions<F> {
     /// makes `create` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().max_instances(4);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().max_instances(4);
     /// # }
     /// ```
     pub fn max_instances(&mut self, n: usize) -> &mut Self {
@@ -269,9 +277,9 @@ impl<F: Front> ServerOptions<F> {
     /// Size the system reserves for the input buffer (`nInBufferSize`).
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().in_buffer_size(128 * 1024);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().in_buffer_size(128 * 1024);
     /// # }
     /// ```
     pub fn in_buffer_size(&mut self, bytes: u32) -> &mut Self {
@@ -282,9 +290,9 @@ impl<F: Front> ServerOptions<F> {
     /// Size the system reserves for the output buffer (`nOutBufferSize`).
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().out_buffer_size(128 * 1024);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().out_buffer_size(128 * 1024);
     /// # }
     /// ```
     pub fn out_buffer_size(&mut self, bytes: u32) -> &mut Self {
@@ -296,9 +304,9 @@ impl<F: Front> ServerOptions<F> {
     /// On by default: turn it off only for a service meant for the network.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().reject_remote_clients(false);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().reject_remote_clients(false);
     /// # }
     /// ```
     pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
@@ -310,9 +318,9 @@ impl<F: Front> ServerOptions<F> {
     /// machines, writes complete only once the data is on the network.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().write_through(true);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().write_through(true);
     /// # }
     /// ```
     pub fn write_through(&mut self, on: bool) -> &mut Self {
@@ -338,9 +346,9 @@ impl<F: Front> ServerOptions<F> {
     /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().max_read(64 * 1024);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().max_read(64 * 1024);
     /// # }
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
@@ -366,9 +374,9 @@ impl<F: Front> ServerOptions<F> {
     /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// ServerOptions::<F>::new().write_queue(64 * 1024);
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ServerOptions::new().write_queue(64 * 1024);
     /// # }
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
@@ -380,10 +388,11 @@ impl<F: Front> ServerOptions<F> {
     /// default DACL of the creating process applies.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, SecurityDescriptor, ServerOptions};
-    /// # fn example<F: Front>() {
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # use named_pipes_core::SecurityDescriptor;
+    /// # fn example() {
     /// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;OW)").unwrap();
-    /// ServerOptions::<F>::new().security_descriptor(&sd);
+    /// ServerOptions::new().security_descriptor(&sd);
     /// # }
     /// ```
     pub fn security_descriptor(&mut self, sd: &SecurityDescriptor) -> &mut Self {
@@ -402,9 +411,9 @@ impl<F: Front> ServerOptions<F> {
     /// `ERROR_PIPE_BUSY` when `max_instances` are open.
     ///
     /// ```
-    /// use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// let e = ServerOptions::<F>::new().max_instances(0).create(r"\\.\pipe\x").err().unwrap();
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let e = ServerOptions::new().max_instances(0).create(r"\\.\pipe\x").err().unwrap();
     /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     /// # }
     /// ```
@@ -420,10 +429,10 @@ impl<F: Front> ServerOptions<F> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-linger-{}", std::process::id());
-    /// let server = ServerOptions::<F>::new().linger(Duration::from_millis(500)).create(&name).unwrap();
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let name = format!(r"\\.\pipe\named-pipes-doc-linger-{}", std::process::id());
+    /// let server = ServerOptions::new().linger(Duration::from_millis(500)).create(&name).unwrap();
     /// # }
     /// ```
     pub fn linger(&mut self, limit: Duration) -> &mut Self {
@@ -442,10 +451,10 @@ impl<F: Front> ServerOptions<F> {
     /// errors of [`create`](ServerOptions::create) otherwise.
     ///
     /// ```
-    /// use named_pipes_core::{Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-listen-{}", std::process::id());
-    /// let listener = ServerOptions::<F>::new().listen(&name, 8).unwrap();
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let name = format!(r"\\.\pipe\named-pipes-doc-listen-{}", std::process::id());
+    /// let listener = ServerOptions::new().listen(&name, 8).unwrap();
     /// # drop(listener);
     /// # }
     /// ```
@@ -588,11 +597,12 @@ fn check_limits(l: Limits) -> io::Result<Limits> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use named_pipes_core::{ClientOptions, Front, ServerOptions};
-/// # fn example<F: Front>() {
-/// let name = format!(r"\\.\pipe\mio-named-pipes-doc-client-{}", std::process::id());
-/// let server = ServerOptions::<F>::new().create(&name).unwrap();
-/// let client = ClientOptions::<F>::new()
+/// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+/// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+/// # fn example() {
+/// let name = format!(r"\\.\pipe\named-pipes-doc-client-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name).unwrap();
+/// let client = ClientOptions::new()
 ///     .busy_timeout(Some(Duration::from_secs(1)))
 ///     .open(&name)
 ///     .unwrap();
@@ -649,11 +659,12 @@ impl<F: Front> ClientOptions<F> {
     /// The defaults.
     ///
     /// ```
-    /// use named_pipes_core::{ClientOptions, Front, ServerOptions};
-    /// # fn example<F: Front>() {
-    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-client-new-{}", std::process::id());
-    /// let server = ServerOptions::<F>::new().create(&name).unwrap();
-    /// let client = ClientOptions::<F>::new().open(&name).unwrap();
+    /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let name = format!(r"\\.\pipe\named-pipes-doc-client-new-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
     /// # drop((server, client));
     /// # }
     /// ```
@@ -664,9 +675,9 @@ impl<F: Front> ClientOptions<F> {
     /// Open for reading (`GENERIC_READ`).
     ///
     /// ```
-    /// # use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().read(false); // write only
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ClientOptions::new().read(false); // write only
     /// # }
     /// ```
     pub fn read(&mut self, allowed: bool) -> &mut Self {
@@ -677,9 +688,9 @@ impl<F: Front> ClientOptions<F> {
     /// Open for writing (`GENERIC_WRITE`).
     ///
     /// ```
-    /// # use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().write(false); // read only
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ClientOptions::new().write(false); // read only
     /// # }
     /// ```
     pub fn write(&mut self, allowed: bool) -> &mut Self {
@@ -692,9 +703,10 @@ impl<F: Front> ClientOptions<F> {
     /// message-type server.
     ///
     /// ```
-    /// # use named_pipes_core::{ClientOptions, Front, PipeMode};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().pipe_mode(PipeMode::Message);
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # use named_pipes_core::PipeMode;
+    /// # fn example() {
+    /// ClientOptions::new().pipe_mode(PipeMode::Message);
     /// # }
     /// ```
     pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
@@ -709,11 +721,11 @@ impl<F: Front> ClientOptions<F> {
     /// not act as it.
     ///
     /// ```
-    /// # use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
     /// const SECURITY_SQOS_PRESENT: u32 = 0x0010_0000;
     /// const SECURITY_IMPERSONATION: u32 = 2 << 16;
-    /// ClientOptions::<F>::new().security_qos_flags(SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
+    /// ClientOptions::new().security_qos_flags(SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
     /// # }
     /// ```
     pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
@@ -726,9 +738,9 @@ impl<F: Front> ClientOptions<F> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().busy_timeout(Some(Duration::from_millis(500)));
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ClientOptions::new().busy_timeout(Some(Duration::from_millis(500)));
     /// # }
     /// ```
     pub fn busy_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
@@ -742,9 +754,9 @@ impl<F: Front> ClientOptions<F> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
-    /// let mut options = ClientOptions::<F>::new();
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let mut options = ClientOptions::new();
     /// assert!(!options.waits_when_busy());
     /// assert!(!options.busy_timeout(Some(Duration::ZERO)).waits_when_busy());
     /// assert!(options.busy_timeout(Some(Duration::from_secs(1))).waits_when_busy());
@@ -772,9 +784,9 @@ impl<F: Front> ClientOptions<F> {
     /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ClientOptions};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().max_read(64 * 1024);
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ClientOptions::new().max_read(64 * 1024);
     /// # }
     /// ```
     pub fn max_read(&mut self, bytes: usize) -> &mut Self {
@@ -800,9 +812,9 @@ impl<F: Front> ClientOptions<F> {
     /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
     ///
     /// ```
-    /// # use named_pipes_core::{Front, ClientOptions};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().write_queue(64 * 1024);
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ClientOptions::new().write_queue(64 * 1024);
     /// # }
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
@@ -821,9 +833,9 @@ impl<F: Front> ClientOptions<F> {
     /// NUL in the name.
     ///
     /// ```
-    /// use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
-    /// let e = ClientOptions::<F>::new().open(r"\\.\pipe\mio-named-pipes-nobody-here").err().unwrap();
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// let e = ClientOptions::new().open(r"\\.\pipe\named-pipes-nobody-here").err().unwrap();
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     /// # }
     /// ```
@@ -879,9 +891,9 @@ impl<F: Front> ClientOptions<F> {
     /// what the server sees.
     ///
     /// ```
-    /// # use named_pipes_core::{ClientOptions, Front};
-    /// # fn example<F: Front>() {
-    /// ClientOptions::<F>::new().linger(std::time::Duration::ZERO); // no linger at all
+    /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
+    /// # fn example() {
+    /// ClientOptions::new().linger(std::time::Duration::ZERO); // no linger at all
     /// # }
     /// ```
     pub fn linger(&mut self, limit: Duration) -> &mut Self {

@@ -21,6 +21,19 @@ pub(crate) const ERROR_PIPE_LISTENING: i32 = 536;
 /// `ERROR_OPERATION_ABORTED`: the operation was cancelled.
 pub(crate) const ERROR_OPERATION_ABORTED: i32 = 995;
 
+/// `ERROR_PIPE_BUSY`: every instance of the pipe is connected to a client
+/// (the open of a client, without a `busy_timeout`).
+pub const ERROR_PIPE_BUSY: i32 = 231;
+
+/// Whether `e` says that every instance of the pipe was busy
+/// (`ERROR_PIPE_BUSY`, OS error 231): the error of a client's `open`
+/// without a `busy_timeout`, which a caller may retry (after a wait, or
+/// with a `busy_timeout`). An open whose `busy_timeout` passed fails with
+/// `ErrorKind::TimedOut` instead.
+pub fn is_busy(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(ERROR_PIPE_BUSY)
+}
+
 /// Which operation an outcome belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OpKind {
@@ -88,6 +101,15 @@ mod tests {
 
     fn os(code: i32) -> io::Error {
         io::Error::from_raw_os_error(code)
+    }
+
+    #[test]
+    fn is_busy_names_os_error_231_only() {
+        assert!(is_busy(&os(231)));
+        for code in [ERROR_BROKEN_PIPE, ERROR_NO_DATA, 2, 0] {
+            assert!(!is_busy(&os(code)), "{code}");
+        }
+        assert!(!is_busy(&io::Error::from(io::ErrorKind::TimedOut)));
     }
 
     #[test]

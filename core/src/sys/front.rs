@@ -1,8 +1,9 @@
 //! The seam between the core and its fronts (published in
 //! [`crate::front`]): the traits a front implements, the handles its pipes
-//! and its listener's instances are made of, and the default linger. No
-//! `unsafe` block here; `Front` states the contract of the `OVERLAPPED`
-//! header that the rest of `sys` relies on.
+//! and its listener's instances are made of, the default linger, and
+//! `DocFront`, the I/O-free front of the core's examples. No `unsafe`
+//! block here (one `unsafe impl`, `DocFront`'s); `Front` states the
+//! contract of the `OVERLAPPED` header that the rest of `sys` relies on.
 
 use std::ffi::{c_void, OsStr, OsString};
 use std::fmt;
@@ -204,5 +205,50 @@ impl fmt::Debug for Instances {
         f.debug_struct("Instances")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// A front that does no I/O, for the core's own examples: its "pipe" is
+/// the [`PipeSpec`] the builders make (the handle, closed when dropped),
+/// its "listener" the [`Instances`]. It lets the builders' examples read
+/// as they do from any front (`ServerOptions::new()…`), naming none.
+#[derive(Debug)]
+pub struct DocFront;
+
+/// [`DocFront`]'s sink: it tells no one.
+#[derive(Debug)]
+pub struct NoSink;
+
+impl Sink for NoSink {
+    fn readiness(&self) -> Readiness {
+        Readiness::default()
+    }
+
+    fn set_readiness(&self, _: Readiness) {}
+}
+
+// SAFETY: the header is the core's `BareHeader`, an `OVERLAPPED` alone
+// (`repr(C)`), and `overlapped` returns its own address; no operation is
+// ever started for this front (it makes no `Shared`).
+unsafe impl Front for DocFront {
+    type Header = super::port::BareHeader;
+    type Sink = NoSink;
+    type Pipe = PipeSpec;
+    type Listener = Instances;
+
+    fn header() -> Self::Header {
+        super::port::BareHeader::new()
+    }
+
+    fn overlapped(header: &Self::Header) -> *mut c_void {
+        header.as_ptr()
+    }
+
+    fn pipe(spec: PipeSpec) -> PipeSpec {
+        spec
+    }
+
+    fn listen(instances: Instances, _pending: usize) -> io::Result<Instances> {
+        Ok(instances)
     }
 }

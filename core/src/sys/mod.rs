@@ -23,4 +23,5 @@ const _: () = {
     assert!(t::ERROR_PIPE_CONNECTED == w::ERROR_PIPE_CONNECTED as i32);
     assert!(t::ERROR_PIPE_LISTENING == w::ERROR_PIPE_LISTENING as i32);
     assert!(t::ERROR_OPERATION_ABORTED == w::ERROR_OPERATION_ABORTED as i32);
+    assert!(t::ERROR_PIPE_BUSY == w::ERROR_PIPE_BUSY as i32);
 };

@@ -39,8 +39,9 @@ mod tokio_io {
                     NamedPipe::poll_write(&self, cx, buf)
                 }
 
-                /// Ready once every accepted byte was handed to the kernel
-                /// (see [`NamedPipe::poll_flush`]).
+                /// Ready at once: accepted bytes are in the pipe's own
+                /// queue and are delivered; it never waits for the peer to
+                /// read (see [`NamedPipe::poll_flush`]).
                 fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                     NamedPipe::poll_flush(&self, cx)
                 }
@@ -81,8 +82,9 @@ mod futures_io_impl {
                     NamedPipe::poll_write(&self, cx, buf)
                 }
 
-                /// Ready once every accepted byte was handed to the kernel
-                /// (see [`NamedPipe::poll_flush`]).
+                /// Ready at once: accepted bytes are in the pipe's own
+                /// queue and are delivered; it never waits for the peer to
+                /// read (see [`NamedPipe::poll_flush`]).
                 fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                     NamedPipe::poll_flush(&self, cx)
                 }

@@ -138,6 +138,12 @@ impl PipeListener {
     ///
     /// The OS error when no instance can be listening at all (for example,
     /// `max_instances` are taken by pipes handed out and still open).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a pipe is taken from the listener only when the future
+    /// completes; a client that connected meanwhile waits, connected, for
+    /// the next `accept`.
     pub fn accept(&self) -> Accept<'_> {
         Accept { listener: self }
     }

@@ -31,10 +31,24 @@ use crate::front::{self, AsyncFront, AsyncSink, Side, Wakers};
 /// runtime is needed or started. From then on the pipe reads ahead into an
 /// internal buffer, and writes are copied into an internal buffer and
 /// handed to the kernel, so a write completes as soon as the data is
-/// accepted (see [`poll_flush`](NamedPipe::poll_flush)). Every method takes
-/// `&self`: one task may read while another writes. One task at a time may
-/// wait on each side (reading and receiving; writing, flushing, shutting
-/// down and connecting): a second one takes the first one's place.
+/// accepted (see [`poll_write`](NamedPipe::poll_write)); a flush never
+/// waits for the peer to read (see [`poll_flush`](NamedPipe::poll_flush)).
+/// Every method takes `&self`: one task may read while another writes. One
+/// task at a time may wait on each side (reading and receiving; writing,
+/// draining and connecting): a second one takes the first one's place.
+///
+/// # Cancel safety
+///
+/// Every future and poll function here is cancel safe: dropping a
+/// [`connect`](NamedPipe::connect), [`recv_msg`](NamedPipe::recv_msg),
+/// [`drain`](NamedPipe::drain), or a read or write future of tokio's or
+/// futures' extension traits before it completes loses no data. A read
+/// that did not complete took no byte (what was read ahead stays for the
+/// next read); a write that did not complete accepted no byte (one that
+/// completed accepted its count, which is then delivered);
+/// `read_exact`/`write_all` keep their progress in the future itself, as
+/// with any stream. [`NamedPipe::open`] is cancel safe too: a dropped
+/// [`Open`](crate::Open) stops its wait and opens no client.
 ///
 /// With feature `tokio`, `NamedPipe` and `&NamedPipe` implement tokio's
 /// `AsyncRead` and `AsyncWrite`; with feature `futures-io`, the traits of
@@ -171,8 +185,46 @@ impl NamedPipe {
     /// # Errors
     ///
     /// The errors of [`ClientOptions::open`](named_pipes_core::ClientOptions::open):
-    /// `NotFound` with no pipe of that name, `TimedOut` when every instance
-    /// stayed busy for the whole timeout.
+    /// `NotFound` with no pipe of that name; `ERROR_PIPE_BUSY` (OS error
+    /// 231, [`is_busy`](crate::is_busy)) when every instance is busy and no
+    /// `busy_timeout` is set; `TimedOut` when every instance stayed busy for
+    /// the whole timeout; `InvalidInput` for a name not of the form
+    /// `\\.\pipe\<name>` or `\\<server>\pipe\<name>`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the [`Open`](crate::Open) future stops its
+    /// wait (its helper thread ends within 50 ms), and no client is opened
+    /// after the drop, so no server instance is used up by a client that is
+    /// gone (one opened just before the drop is closed by it).
+    ///
+    /// # Examples
+    ///
+    /// Retrying while every instance is busy, as with tokio's pipes, or
+    /// letting the busy wait do it:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use async_named_pipes::{is_busy, ClientOptions, NamedPipe};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let name = r"\\.\pipe\async-named-pipes-doc-open";
+    /// let client = loop {
+    ///     match ClientOptions::new().open(name) {
+    ///         Ok(client) => break client,
+    ///         Err(e) if is_busy(&e) => {}
+    ///         Err(e) => return Err(e),
+    ///     }
+    ///     tokio::time::sleep(Duration::from_millis(50)).await;
+    /// };
+    /// # drop(client);
+    /// let mut options = ClientOptions::new();
+    /// options.busy_timeout(Some(Duration::from_secs(5)));
+    /// let client = NamedPipe::open(&options, name).await?;
+    /// # drop(client);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open<A: AsRef<OsStr>>(options: &crate::ClientOptions, addr: A) -> crate::Open {
         crate::open::Open::new(options.clone(), addr.as_ref().to_owned())
     }
@@ -185,6 +237,12 @@ impl NamedPipe {
     /// # Errors
     ///
     /// The OS error of a failed connect, or why the pipe cannot be driven.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the connect stays pending in the kernel after the
+    /// future is dropped; a client that comes meanwhile is kept, and the
+    /// next `connect` (or read or write) finds it connected.
     pub fn connect(&self) -> Connect<'_> {
         Connect { pipe: self }
     }
@@ -227,6 +285,11 @@ impl NamedPipe {
     /// # Errors
     ///
     /// The OS error of a failed read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a message is taken only when the future completes;
+    /// dropped before, the message stays for the next `recv_msg` or read.
     pub fn recv_msg<'a>(&'a self, buf: &'a mut Vec<u8>) -> RecvMsg<'a> {
         RecvMsg { pipe: self, buf }
     }
@@ -251,6 +314,11 @@ impl NamedPipe {
     /// # Errors
     ///
     /// The OS error of a failed read.
+    ///
+    /// # Cancel safety
+    ///
+    /// A `Pending` read took nothing: the bytes stay for the next read
+    /// (tokio's `read`/`read_buf` and futures' `read` are cancel safe).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.step(cx, Side::Read, |s| s.read(buf))
     }
@@ -274,6 +342,13 @@ impl NamedPipe {
     ///
     /// An earlier failure of data already accepted, or the failure of this
     /// write; after a [shutdown](NamedPipe::poll_shutdown), `BrokenPipe`.
+    ///
+    /// # Cancel safety
+    ///
+    /// A `Pending` write accepted nothing; a `Ready(Ok(n))` one accepted
+    /// `n` bytes, which are delivered whatever the caller does next
+    /// (tokio's `write` is cancel safe; `write_all` is not, as with any
+    /// stream: its progress lives in the future).
     pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.shut.load(Ordering::Acquire) {
             return Poll::Ready(Err(io::Error::new(
@@ -336,8 +411,8 @@ impl NamedPipe {
         self.step(cx, Side::Write, |s| s.flush())
     }
 
-    /// Flushes (see [`poll_flush`](NamedPipe::poll_flush)), then refuses
-    /// every later write with `BrokenPipe`. A named pipe has no half-close:
+    /// Flushes (see [`poll_flush`](NamedPipe::poll_flush): at once), then
+    /// refuses every later write with `BrokenPipe`. A named pipe has no half-close:
     /// the other end sees no end of file from this — only dropping this end
     /// (or [`disconnect`](NamedPipe::disconnect) on a server) ends the
     /// connection — and reading goes on as before. After a `disconnect`, the
@@ -363,11 +438,17 @@ impl NamedPipe {
     }
 
     /// Sets how long this pipe, once dropped, keeps delivering the data
-    /// writes accepted before the drop (default
-    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s; not a Win32
-    /// setting). Past it, the write in flight is cancelled and the handle
-    /// closed; a process-wide thread of the core ends the linger, whatever
-    /// the runtime does.
+    /// writes accepted before the drop while the peer reads nothing
+    /// (default [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 2 minutes; not a
+    /// Win32 setting). The deadline starts at the drop and moves each time
+    /// the kernel takes more of the data, so a peer that starts reading
+    /// late, or reads slowly, gets every byte, as from a closed TCP socket;
+    /// only a peer that keeps its end open and stops reading for this long
+    /// loses the rest: the write in flight is cancelled and the handle
+    /// closed. A peer that closes its end ends the linger at once.
+    /// `Duration::MAX`: no bound while the peer's end is open. A
+    /// process-wide thread of the core ends the linger, whatever the
+    /// runtime does.
     pub fn set_linger(&self, limit: Duration) {
         self.shared.set_linger(limit);
     }
@@ -457,8 +538,8 @@ impl FromRawHandle for NamedPipe {
 
 impl Drop for NamedPipe {
     /// Cancels a pending read or connect. Data already accepted by writes
-    /// is still delivered, for at most the [linger](NamedPipe::set_linger)
-    /// limit, then the handle is closed — with or without a runtime. The
+    /// is still delivered while the peer reads (see the
+    /// [linger](NamedPipe::set_linger)), then the handle is closed — with or without a runtime. The
     /// tasks' wakers are dropped after the pipe is let go, outside its lock.
     fn drop(&mut self) {
         self.wakers.unregister();

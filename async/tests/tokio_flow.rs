@@ -110,7 +110,10 @@ async fn framed_exchange(s: impl Io, c: impl Io) {
             .new_codec()
     };
     let (mut a, mut b) = (Framed::new(s, codec()), Framed::new(c, codec()));
-    for (i, size) in [16 << 10, 64 << 10, 100 << 10, 1 << 20].into_iter().enumerate() {
+    for (i, size) in [16 << 10, 64 << 10, 100 << 10, 1 << 20]
+        .into_iter()
+        .enumerate()
+    {
         for round in 0..8u64 {
             let seed = (i as u64) << 8 | round;
             let (fa, fb) = (
@@ -181,12 +184,18 @@ async fn hyper_exchange(s: impl Io, c: impl Io) {
             }
         }
     });
-    let (mut sender, conn) = within("handshake", hyper::client::conn::http1::handshake(TokioIo::new(c)))
-        .await
-        .unwrap();
+    let (mut sender, conn) = within(
+        "handshake",
+        hyper::client::conn::http1::handshake(TokioIo::new(c)),
+    )
+    .await
+    .unwrap();
     let client_conn = tokio::spawn(conn);
     let ten = 10 << 20;
-    for (i, (up, down)) in [(ten, ten), (0, 1000), (ten, 0), (5, ten)].into_iter().enumerate() {
+    for (i, (up, down)) in [(ten, ten), (0, 1000), (ten, 0), (5, ten)]
+        .into_iter()
+        .enumerate()
+    {
         let body = Bytes::from(Rng::new(i as u64).bytes(up));
         let req = Request::post(format!("/{down}"))
             .header("host", "pipe")
@@ -200,7 +209,10 @@ async fn hyper_exchange(s: impl Io, c: impl Io) {
             .to_bytes();
         assert_eq!(got.len(), 8 + down, "request {i}");
         assert_eq!(u64::from_le_bytes(got[..8].try_into().unwrap()), up as u64);
-        assert!(got[8..] == Rng::new(down as u64).bytes(down)[..], "request {i}: body");
+        assert!(
+            got[8..] == Rng::new(down as u64).bytes(down)[..],
+            "request {i}: body"
+        );
     }
     // Graceful shutdown by the server: both connections end without error.
     stop.send(()).unwrap();
@@ -218,9 +230,12 @@ async fn hyper_client_drops(s: impl Io, c: impl Io) {
             .serve_connection(TokioIo::new(s), hyper::service::service_fn(answer))
             .await
     });
-    let (mut sender, conn) = within("handshake", hyper::client::conn::http1::handshake(TokioIo::new(c)))
-        .await
-        .unwrap();
+    let (mut sender, conn) = within(
+        "handshake",
+        hyper::client::conn::http1::handshake(TokioIo::new(c)),
+    )
+    .await
+    .unwrap();
     let client_conn = tokio::spawn(conn);
     let req = Request::get(format!("/{}", 10 << 20))
         .header("host", "pipe")
@@ -236,7 +251,9 @@ async fn hyper_client_drops(s: impl Io, c: impl Io) {
     client_conn.abort();
     let _ = client_conn.await;
     // The server notices: its connection future ends.
-    let r = within("server end after the client left", server).await.unwrap();
+    let r = within("server end after the client left", server)
+        .await
+        .unwrap();
     println!("server connection after the client left mid-response: {r:?}");
 }
 
@@ -271,12 +288,16 @@ async fn relay_with_tcp(s: impl Io, c: impl Io, pipe_first: bool) {
         within("tcp write", tcp.write_all(&to_pipe)).await.unwrap();
         tcp.shutdown().await.unwrap();
         let mut got = vec![0u8; to_pipe.len()];
-        within("pipe read", pipe.read_exact(&mut got)).await.unwrap();
+        within("pipe read", pipe.read_exact(&mut got))
+            .await
+            .unwrap();
         assert!(got == to_pipe, "the TCP bytes");
         within("pipe write", pipe.write_all(&to_tcp)).await.unwrap();
         drop(pipe);
         let mut back = Vec::new();
-        within("tcp read", tcp.read_to_end(&mut back)).await.unwrap();
+        within("tcp read", tcp.read_to_end(&mut back))
+            .await
+            .unwrap();
         assert!(back == to_tcp, "the pipe's answer, then end of file");
     }
     let r = within("relay end", relay).await.unwrap();
@@ -323,7 +344,10 @@ async fn the_linger_bound_ends_a_drop_whose_peer_never_reads() {
     sleep(Duration::from_secs(2)).await;
     let mut got = Vec::new();
     within("read", (&c).read_to_end(&mut got)).await.unwrap();
-    assert!(got.len() < data.len(), "the write was cancelled at the bound");
+    assert!(
+        got.len() < data.len(),
+        "the write was cancelled at the bound"
+    );
     assert!(got == data[..got.len()], "a prefix, then end of file");
 }
 
@@ -377,9 +401,11 @@ async fn a_dropped_open_opens_no_client_after_the_drop() {
     // An open that waits for the one busy instance, dropped under a timeout.
     let mut options = ClientOptions::new();
     options.busy_timeout(Some(Duration::from_secs(30)));
-    assert!(timeout(Duration::from_millis(300), NamedPipe::open(&options, &name))
-        .await
-        .is_err());
+    assert!(
+        timeout(Duration::from_millis(300), NamedPipe::open(&options, &name))
+            .await
+            .is_err()
+    );
     sleep(Duration::from_millis(200)).await;
     // The instance frees and listens again; the next real client comes a
     // little later.
@@ -398,19 +424,28 @@ async fn a_dropped_open_opens_no_client_after_the_drop() {
     );
     (&real).write_all(b"real").await.unwrap();
     let mut buf = [0u8; 4];
-    within("read", (&server).read_exact(&mut buf)).await.unwrap();
+    within("read", (&server).read_exact(&mut buf))
+        .await
+        .unwrap();
     assert_eq!(&buf, b"real", "the server's client is the real one");
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn names_without_the_pipe_prefix_are_invalid_input_naming_the_form() {
-    for bad in ["no-prefix", r"C:\temp\pipe", r"\\.\not-a-pipe\x", r"\\.\pipe\"] {
+    for bad in [
+        "no-prefix",
+        r"C:\temp\pipe",
+        r"\\.\not-a-pipe\x",
+        r"\\.\pipe\",
+    ] {
         let e = ServerOptions::new().create(bad).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}: {e}");
         assert!(e.to_string().contains(r"\\.\pipe\"), "{bad}: {e}");
         let e = ClientOptions::new().open(bad).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}: {e}");
-        let e = NamedPipe::open(&ClientOptions::new(), bad).await.unwrap_err();
+        let e = NamedPipe::open(&ClientOptions::new(), bad)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}: {e}");
         let e = ServerOptions::new().listen(bad, 2).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}: {e}");
@@ -430,7 +465,9 @@ async fn flush_never_waits_for_the_peer_and_drain_does() {
     within("write", (&s).write_all(&data)).await.unwrap();
     within("flush", (&s).flush()).await.unwrap();
     // The drain waits for the peer to read.
-    assert!(timeout(Duration::from_millis(300), s.drain()).await.is_err());
+    assert!(timeout(Duration::from_millis(300), s.drain())
+        .await
+        .is_err());
     let reader = async {
         let mut got = vec![0u8; data.len()];
         (&c).read_exact(&mut got).await.unwrap();

@@ -66,6 +66,8 @@ pub mod front {
 }
 
 #[cfg(windows)]
+pub use engine::table::{is_busy, ERROR_PIPE_BUSY};
+#[cfg(windows)]
 pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(windows)]
 pub use options::{
@@ -76,5 +78,3 @@ pub use options::{
 pub use sys::front::Front;
 #[cfg(windows)]
 pub use sys::front::DEFAULT_LINGER;
-#[cfg(windows)]
-pub use engine::table::{is_busy, ERROR_PIPE_BUSY};

@@ -22,9 +22,9 @@ use windows_sys::Win32::System::Pipes::{
 };
 
 use crate::engine::{Framing, Limits};
+use crate::sys::client::OpenCancel;
 use crate::sys::front::{Front, Instances};
 use crate::sys::front::{PipeSpec, DEFAULT_LINGER};
-use crate::sys::client::OpenCancel;
 use crate::sys::{client, pipe, security};
 
 /// How a pipe frames data.
@@ -356,12 +356,16 @@ impl<F: Front> ServerOptions<F> {
         self
     }
 
-    /// How many bytes `write` accepts while a write is in flight before it
-    /// returns `WouldBlock`, and the most one `write` call takes (byte mode),
-    /// in bytes (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
-    /// crate's own write queue, so a pipe holds at most about twice this much
-    /// for writing (the write in flight and the queue behind it). In message
-    /// mode, a message is accepted whole while the queue holds less than this.
+    /// How many bytes `write` queues behind a write in flight before it
+    /// stops accepting (`WouldBlock`, or a pending async write), in bytes
+    /// (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
+    /// crate's own write queue. One `write` with nothing queued takes the
+    /// caller's whole buffer, however large (as TCP takes what fits its
+    /// buffer, and tokio's pipes take every write whole): a frame larger
+    /// than the queue goes in one call and never waits on the peer's reading,
+    /// and memory is bounded by the buffer the caller holds already. Behind
+    /// queued bytes, a write takes what fits. In message mode, a message is
+    /// accepted whole while the queue holds less than this.
     ///
     /// Left unset, the default grows while the process has room: a pipe
     /// whose queue is too full for a `write` queues up to 1 MiB while
@@ -400,20 +404,26 @@ impl<F: Front> ServerOptions<F> {
         self
     }
 
-    /// Creates a server instance of `addr`, waiting for a client: call the
-    /// pipe's `connect` once it is registered.
+    /// Creates a server instance of `addr` (`\\.\pipe\<name>`), waiting
+    /// for a client: the pipe's `connect` waits for one (a client may also
+    /// open the instance before that).
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a bad option (no access direction, `max_instances`
-    /// out of range, `max_read` or `write_queue` below 4096, a NUL in the name); otherwise the OS error, such as
+    /// `InvalidInput` for a name not of the form `\\.\pipe\<name>` (the
+    /// message names the form) or with a NUL, or a bad option (no access
+    /// direction, `max_instances` out of range, `max_read` or
+    /// `write_queue` below 4096); otherwise the OS error, such as
     /// `PermissionDenied` for a first instance whose name exists, or
-    /// `ERROR_PIPE_BUSY` when `max_instances` are open.
+    /// `ERROR_PIPE_BUSY` (OS error 231, [`is_busy`](crate::is_busy)) when
+    /// `max_instances` are open.
     ///
     /// ```
     /// # type ServerOptions = named_pipes_core::ServerOptions<named_pipes_core::front::DocFront>;
     /// # fn example() {
     /// let e = ServerOptions::new().max_instances(0).create(r"\\.\pipe\x").err().unwrap();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// let e = ServerOptions::new().create("no-prefix").err().unwrap();
     /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     /// # }
     /// ```
@@ -422,10 +432,13 @@ impl<F: Front> ServerOptions<F> {
     }
 
     /// How long each pipe made with these options, once dropped, keeps
-    /// delivering what `write` accepted before the drop (default
-    /// [`DEFAULT_LINGER`], 5 s); then its pending writes are cancelled and
-    /// its handle closed. Not a Win32 flag; the pipe's `set_linger` says
-    /// what the peer sees.
+    /// delivering what `write` accepted before the drop while the peer
+    /// reads nothing (default [`DEFAULT_LINGER`], 2 minutes): the deadline
+    /// moves each time the kernel takes more of the data, so a peer that
+    /// reads late or slowly gets every byte; past it, the pending writes are
+    /// cancelled and the handle closed. `Duration::MAX` keeps the data for
+    /// as long as the peer's end is open. Not a Win32 flag; the pipe's
+    /// `set_linger` says what the peer sees.
     ///
     /// ```
     /// use std::time::Duration;
@@ -440,10 +453,9 @@ impl<F: Front> ServerOptions<F> {
         self
     }
 
-    /// Creates the front's listener on `addr` (`PipeListener` in
-    /// mio-named-pipes) that keeps `pending` instances listening at all
-    /// times. Its first instance is always created with
-    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`.
+    /// Creates the front's `PipeListener` on `addr` that keeps `pending`
+    /// instances listening at all times. Its first instance is always
+    /// created with `FILE_FLAG_FIRST_PIPE_INSTANCE`.
     ///
     /// # Errors
     ///
@@ -560,15 +572,15 @@ fn invalid(msg: String) -> io::Error {
 }
 
 /// The default of `max_read` in [`ServerOptions`] and [`ClientOptions`],
-/// also the limit of pipes a front makes without options (`NamedPipe::new`
-/// and `from_raw_handle` in mio-named-pipes); left unset, it grows up to
+/// also the limit of pipes a front makes without options (adopted
+/// handles, and mio-named-pipes' `NamedPipe::new`); left unset, it grows up to
 /// 256 KiB while a budget of the process has room (see
 /// [`ServerOptions::max_read`]).
 pub const DEFAULT_MAX_READ: usize = crate::engine::MAX_READ;
 
 /// The default of `write_queue` in [`ServerOptions`] and [`ClientOptions`],
-/// also the limit of pipes a front makes without options (`NamedPipe::new`
-/// and `from_raw_handle` in mio-named-pipes); left unset, it grows up to
+/// also the limit of pipes a front makes without options (adopted
+/// handles, and mio-named-pipes' `NamedPipe::new`); left unset, it grows up to
 /// 1 MiB while a budget of the process has room (see
 /// [`ServerOptions::write_queue`]).
 pub const DEFAULT_WRITE_QUEUE: usize = crate::engine::WRITE_QUEUE;
@@ -734,7 +746,11 @@ impl<F: Front> ClientOptions<F> {
     }
 
     /// How long `open` waits (`WaitNamedPipeW`) while every instance is
-    /// busy; `None` (the default) fails at once with `ERROR_PIPE_BUSY`.
+    /// busy; `None` (the default) fails at once with `ERROR_PIPE_BUSY` (OS
+    /// error 231, [`is_busy`](crate::is_busy)). A timeout too large for the
+    /// clock (`Duration::MAX`) waits for ever, never panics. A blocking
+    /// `open` blocks its thread for the wait; an async front's `open`
+    /// future waits on a thread of its own, and stops waiting when dropped.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -794,12 +810,16 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
-    /// How many bytes `write` accepts while a write is in flight before it
-    /// returns `WouldBlock`, and the most one `write` call takes (byte mode),
-    /// in bytes (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
-    /// crate's own write queue, so a pipe holds at most about twice this much
-    /// for writing (the write in flight and the queue behind it). In message
-    /// mode, a message is accepted whole while the queue holds less than this.
+    /// How many bytes `write` queues behind a write in flight before it
+    /// stops accepting (`WouldBlock`, or a pending async write), in bytes
+    /// (default `DEFAULT_WRITE_QUEUE`). Sets no Win32 flag: it bounds the
+    /// crate's own write queue. One `write` with nothing queued takes the
+    /// caller's whole buffer, however large (as TCP takes what fits its
+    /// buffer, and tokio's pipes take every write whole): a frame larger
+    /// than the queue goes in one call and never waits on the peer's reading,
+    /// and memory is bounded by the buffer the caller holds already. Behind
+    /// queued bytes, a write takes what fits. In message mode, a message is
+    /// accepted whole while the queue holds less than this.
     ///
     /// Left unset, the default grows while the process has room: a pipe
     /// whose queue is too full for a `write` queues up to 1 MiB while
@@ -822,15 +842,20 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
-    /// Opens a client of the pipe `addr`, connected and ready to register.
+    /// Opens a client of the pipe `addr` (`\\.\pipe\<name>`, or
+    /// `\\<server>\pipe\<name>` for another machine's pipe), connected:
+    /// it blocks the calling thread while it waits for a busy pipe (see
+    /// [`busy_timeout`](ClientOptions::busy_timeout)).
     ///
     /// # Errors
     ///
     /// `NotFound` when no server of that name exists; when every instance is
-    /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
+    /// busy, the OS error `ERROR_PIPE_BUSY` as is (OS error 231:
+    /// [`is_busy`](crate::is_busy), `raw_os_error() == Some(231)`) without a
     /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for
-    /// `max_read` or `write_queue` below 4096, or for a
-    /// NUL in the name.
+    /// a name not of the form `\\.\pipe\<name>` or `\\<server>\pipe\<name>`
+    /// (the message names the form), a NUL in the name, or `max_read` or
+    /// `write_queue` below 4096.
     ///
     /// ```
     /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;
@@ -885,10 +910,11 @@ impl<F: Front> ClientOptions<F> {
     }
 
     /// How long the client, once dropped, keeps delivering what `write`
-    /// accepted before the drop (default
-    /// [`DEFAULT_LINGER`], 5 s); then its pending writes are cancelled and
-    /// its handle closed. Not a Win32 flag; the pipe's `set_linger` says
-    /// what the server sees.
+    /// accepted before the drop while the server reads nothing (default
+    /// [`DEFAULT_LINGER`], 2 minutes; the deadline moves each time the
+    /// kernel takes more of the data); then its pending writes are
+    /// cancelled and its handle closed. Not a Win32 flag; the pipe's
+    /// `set_linger` says what the server sees.
     ///
     /// ```
     /// # type ClientOptions = named_pipes_core::ClientOptions<named_pipes_core::front::DocFront>;

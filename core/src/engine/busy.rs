@@ -25,7 +25,9 @@ impl BusyWait {
     pub(crate) fn new(timeout: Option<Duration>, now: Instant) -> BusyWait {
         match timeout {
             None => BusyWait::Fail,
-            Some(t) => now.checked_add(t).map_or(BusyWait::Forever, BusyWait::Until),
+            Some(t) => now
+                .checked_add(t)
+                .map_or(BusyWait::Forever, BusyWait::Until),
         }
     }
 
@@ -43,7 +45,11 @@ impl BusyWait {
         };
         let wait = left.min(slice);
         let ms = wait.as_millis() + u128::from(wait.subsec_nanos() % 1_000_000 != 0);
-        Some(u32::try_from(ms).unwrap_or(MAX_WAIT_MS).clamp(1, MAX_WAIT_MS))
+        Some(
+            u32::try_from(ms)
+                .unwrap_or(MAX_WAIT_MS)
+                .clamp(1, MAX_WAIT_MS),
+        )
     }
 }
 
@@ -56,12 +62,19 @@ mod tests {
     #[test]
     fn any_timeout_too_large_for_the_clock_waits_for_ever() {
         let now = Instant::now();
-        for t in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::MAX - MS] {
+        for t in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::MAX - MS,
+        ] {
             let w = BusyWait::new(Some(t), now);
             assert_eq!(w, BusyWait::Forever);
             // Each wait is the longest one with a timeout, never "no wait".
             assert_eq!(w.next(now, Duration::MAX), Some(MAX_WAIT_MS));
-            assert_eq!(w.next(now + Duration::from_secs(1 << 40), 100 * MS), Some(100));
+            assert_eq!(
+                w.next(now + Duration::from_secs(1 << 40), 100 * MS),
+                Some(100)
+            );
         }
     }
 
@@ -84,6 +97,9 @@ mod tests {
     fn no_timeout_and_a_zero_timeout_fail_at_once() {
         let now = Instant::now();
         assert_eq!(BusyWait::new(None, now).next(now, Duration::MAX), None);
-        assert_eq!(BusyWait::new(Some(Duration::ZERO), now).next(now, Duration::MAX), None);
+        assert_eq!(
+            BusyWait::new(Some(Duration::ZERO), now).next(now, Duration::MAX),
+            None
+        );
     }
 }

@@ -7,8 +7,7 @@
 //! what the Win32 calls take, so it runs in native tests too.
 
 /// What a pipe name must look like, for the error message.
-pub(crate) const EXPECTED: &str =
-    r"a pipe name has the form \\.\pipe\<name> (or \\<server>\pipe\<name> for another machine's pipe)";
+pub(crate) const EXPECTED: &str = r"a pipe name has the form \\.\pipe\<name> (or \\<server>\pipe\<name> for another machine's pipe)";
 
 /// Whether `name` (UTF-16, without its NUL) names a pipe: two separators,
 /// a server (`.` for this machine), a separator, `pipe` (any case), a

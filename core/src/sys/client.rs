@@ -29,8 +29,10 @@ pub(crate) struct ClientParams {
     pub(crate) busy_timeout: Option<Duration>,
 }
 
-/// Lets another thread stop a client's [`open`] that waits for a free
-/// instance (an async front's `open` future, dropped): once
+/// Lets another thread stop a client's open that waits for a free
+/// instance
+/// ([`ClientOptions::open_cancellable`](crate::ClientOptions::open_cancellable):
+/// an async front's `open` future, dropped): once
 /// [`cancel`](OpenCancel::cancel) has returned, the open makes no client;
 /// it ends within [`CANCEL_SLICE`] with `Interrupted`.
 #[derive(Debug, Default)]
@@ -50,7 +52,10 @@ impl OpenCancel {
     /// Stops the open: no client is made after this returns. Waits at
     /// most for one `CreateFileW` that is under way.
     pub fn cancel(&self) {
-        *self.cancelled.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        *self
+            .cancelled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
     }
 }
 

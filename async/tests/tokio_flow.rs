@@ -201,6 +201,8 @@ async fn hyper_exchange(s: impl Io, c: impl Io) {
             .header("host", "pipe")
             .body(Full::new(body))
             .unwrap();
+        // The connection takes the next request once done with the last.
+        within("ready", sender.ready()).await.unwrap();
         let resp = within("request", sender.send_request(req)).await.unwrap();
         assert!(resp.status().is_success());
         let got = within("body", resp.into_body().collect())

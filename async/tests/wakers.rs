@@ -88,15 +88,18 @@ fn a_waker_may_drop_the_pipe_that_woke_it() {
                 Poll::Ready(Ok(7))
             ));
         } else {
-            // The server waits for a flush to end; the client reading what
-            // fills the pipe ends it. (More than the 1 MiB a lone pipe's
-            // write queue grows to, so that the queue fills.)
+            // The server waits for a drain to end (everything handed to the
+            // kernel); the client reading what fills the pipe ends it. (A
+            // write takes the whole buffer, far more than the pipe holds.)
             let big = vec![5u8; 4 << 20];
             let mut sent = 0;
-            while let Poll::Ready(n) = server.poll_write(&mut cx, &big[sent..]) {
-                sent += n.unwrap();
+            while sent < big.len() {
+                match server.poll_write(&mut cx, &big[sent..]) {
+                    Poll::Ready(n) => sent += n.unwrap(),
+                    Poll::Pending => break,
+                }
             }
-            assert!(server.poll_flush(&mut cx).is_pending());
+            assert!(server.poll_drain(&mut cx).is_pending());
             *holder.pipe.lock().unwrap() = Some(server);
             drop((waker, holder));
             let mut got = 0;

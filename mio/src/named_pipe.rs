@@ -198,14 +198,16 @@ impl NamedPipe {
     }
 
     /// Sets how long this pipe, once dropped, keeps delivering the data
-    /// `write` accepted before the drop (the linger; default
-    /// [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 5 s). Not a Win32 setting: the crate keeps the
-    /// handle open while its last writes are in flight, for at most this
-    /// long.
+    /// `write` accepted before the drop while the peer reads nothing (the
+    /// linger; default [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), 2
+    /// minutes). Not a Win32 setting: the crate keeps the handle open while
+    /// its last writes are in flight; the deadline starts at the drop and
+    /// moves each time the kernel takes more of the data.
     ///
-    /// What the peer sees: while it reads, it gets everything written before
-    /// the drop, then end of file (`ERROR_BROKEN_PIPE`), as after a TCP
-    /// close. If it has not read it all when the limit passes, the write
+    /// What the peer sees: while it reads, however late it starts, it gets
+    /// everything written before the drop, then end of file
+    /// (`ERROR_BROKEN_PIPE`), as after a TCP close. If it reads nothing
+    /// for the whole limit, the write
     /// still in flight is cancelled and the handle closed: the peer reads
     /// what had reached the pipe — possibly the first part of a write, or of
     /// a message — then end of file. `Duration::ZERO` cancels pending writes

@@ -15,6 +15,12 @@ use named_pipes_core::front::OpenCancel;
 use crate::{ClientOptions, NamedPipe};
 
 /// The future of [`NamedPipe::open`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropped while it waits for a busy pipe, it stops the wait
+/// (its helper thread ends within 50 ms) and opens no client after the
+/// drop; a client it opened just before is closed with it.
 #[must_use = "futures do nothing unless polled"]
 pub struct Open {
     state: State,

@@ -56,3 +56,8 @@ pub use named_pipes_core::{
 };
 #[cfg(windows)]
 pub use open::Open;
+
+// The migration guide's code, before and after, compiles.
+#[cfg(all(doctest, windows, feature = "tokio"))]
+#[doc = include_str!("../../docs/migrating-from-tokio.md")]
+mod migrating_from_tokio {}

@@ -354,6 +354,55 @@ async fn the_linger_bound_ends_a_drop_whose_peer_never_reads() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn the_linger_deadline_moves_while_a_slow_reader_makes_progress() {
+    // Two writes pending at the drop (the second queued whole behind the
+    // first), a 3 s linger, and a reader that starts 2 s late and then
+    // takes over 3 s more: longer than the linger in all, but never 3 s
+    // without the kernel taking data. A deadline fixed at the drop would cut the
+    // second write off at 3 s.
+    let (s, c) = ours().await;
+    let linger = Duration::from_secs(3);
+    s.set_linger(linger);
+    // (The second is larger than what the reader's read-ahead and the
+    // pipe's buffer take: it completes only as the reader goes on.)
+    let (a, b) = (Rng::new(10).bytes(128 << 10), Rng::new(11).bytes(1 << 20));
+    assert_eq!((&s).write(&a).await.unwrap(), a.len(), "the first, whole");
+    assert_eq!(
+        (&s).write(&b).await.unwrap(),
+        b.len(),
+        "the second, queued whole"
+    );
+    let dropped = Instant::now();
+    drop(s);
+    sleep(Duration::from_secs(2)).await;
+    let mut got = vec![0u8; a.len()];
+    within("read", (&c).read_exact(&mut got)).await.unwrap();
+    let mut chunk = vec![0u8; 32 << 10];
+    loop {
+        let n = within("read", (&c).read(&mut chunk)).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+        sleep(Duration::from_millis(100)).await;
+    }
+    let took = dropped.elapsed();
+    println!(
+        "the slow reader got {} bytes in {took:?} (linger {linger:?})",
+        got.len()
+    );
+    assert_eq!(got.len(), a.len() + b.len(), "every byte, after {took:?}");
+    assert!(
+        got[..a.len()] == a[..] && got[a.len()..] == b[..],
+        "in order"
+    );
+    assert!(
+        took > linger,
+        "the test only tells if the reading outlasts the linger"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_busy_timeout_too_large_for_the_clock_waits_for_ever() {
     let name = name();
     let server = ServerOptions::new()

@@ -50,7 +50,8 @@ impl OpenCancel {
     }
 
     /// Stops the open: no client is made after this returns. Waits at
-    /// most for one `CreateFileW` that is under way.
+    /// most for one `CreateFileW` that is under way (immediate for a local
+    /// pipe; a network round trip for another machine's).
     pub fn cancel(&self) {
         *self
             .cancelled

@@ -39,7 +39,8 @@ fn close_flushes_then_refuses_writes() {
         let writer = async {
             let mut w = &server;
             w.write_all(&data).await.unwrap();
-            // `close`: every accepted byte reaches the kernel first.
+            // `close`: a flush (at once: accepted bytes are delivered
+            // without waiting for the reader), then writes are refused.
             w.close().await.unwrap();
         };
         let reader = async {
@@ -213,4 +214,68 @@ fn the_listener_as_a_stream_on_a_thread_pool() {
             .recv_timeout(PATIENCE)
             .expect("the stream served every client");
     }
+}
+
+#[test]
+fn both_ends_write_all_flush_then_read_exact_4_mib_on_block_on() {
+    // The symmetric exchange that deadlocked while a flush waited for the
+    // peer to read: one thread, both ends joined.
+    let (server, client) = pair(PipeMode::Byte);
+    let (x, y) = (Rng::new(21).bytes(4 << 20), Rng::new(22).bytes(4 << 20));
+    async fn side(mut io: &NamedPipe, mine: &[u8], len: usize) -> Vec<u8> {
+        io.write_all(mine).await.unwrap();
+        io.flush().await.unwrap();
+        let mut got = vec![0u8; len];
+        io.read_exact(&mut got).await.unwrap();
+        got
+    }
+    block_on(async {
+        server.connect().await.unwrap();
+        let (from_client, from_server) =
+            join(side(&server, &x, y.len()), side(&client, &y, x.len())).await;
+        assert!(from_client == y && from_server == x);
+    });
+}
+
+#[test]
+fn an_open_dropped_after_one_poll_opens_no_client() {
+    use async_named_pipes::{ClientOptions, ServerOptions};
+    use futures_util::FutureExt;
+    use std::time::{Duration, Instant};
+
+    let name = util::name();
+    let server = ServerOptions::new()
+        .first_pipe_instance(true)
+        .max_instances(1)
+        .create(&name)
+        .unwrap();
+    let first = ClientOptions::new().open(&name).unwrap();
+    block_on(server.connect()).unwrap();
+    let mut options = ClientOptions::new();
+    options.busy_timeout(Some(Duration::MAX));
+    // Polled once (its wait starts on a helper thread), then dropped.
+    assert!(NamedPipe::open(&options, &name).now_or_never().is_none());
+    std::thread::sleep(Duration::from_millis(200));
+    server.disconnect().unwrap();
+    drop(first);
+    let started = Instant::now();
+    let real = {
+        let name = name.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            ClientOptions::new().open(&name).unwrap()
+        })
+    };
+    block_on(server.connect()).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "connected before the real client came: a ghost of the dropped open"
+    );
+    let real = real.join().unwrap();
+    block_on(async {
+        (&real).write_all(b"real").await.unwrap();
+        let mut buf = [0u8; 4];
+        (&server).read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"real");
+    });
 }

@@ -460,9 +460,12 @@ impl<Op: PartialEq> Engine<Op> {
     }
 
     /// Whether a write of `len` bytes may be queued now (some of it, in
-    /// byte mode); a queue too small for it grows first if the budget allows.
+    /// byte mode); a queue too small for it grows first if the budget allows
+    /// (not for a write into an empty byte queue, which takes its whole
+    /// buffer anyway).
     fn queue_room(&mut self, len: usize) -> bool {
-        if self.queue_grant.is_none() && self.write.queued() + len > self.queue_cap() {
+        let whole = !self.framing.message_writes && self.write.queue.is_empty();
+        if self.queue_grant.is_none() && !whole && self.write.queued() + len > self.queue_cap() {
             self.queue_grant = self.grant(self.limits.queue_growth());
         }
         self.write.has_room(self.queue_cap())

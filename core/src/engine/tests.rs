@@ -1331,6 +1331,21 @@ fn a_full_write_queue_grows_while_the_budget_has_room_and_gives_it_back_once_wri
 }
 
 #[test]
+fn a_whole_buffer_into_an_empty_queue_takes_nothing_from_the_budget() {
+    let budget = Budget::new(64 << 20);
+    let (mut e, mut k) = growing_client(&budget);
+    let big = vec![1u8; 3 << 20];
+    assert_eq!(e.write(&mut k, &big).unwrap(), big.len());
+    assert_eq!(e.write(&mut k, &big).unwrap(), big.len());
+    assert!(budget.is_whole(), "the caller's buffers, not growth: {budget:?}");
+    // Coalescing behind queued bytes grows the queue as before.
+    finish_write(&mut e, &mut k, None);
+    assert_eq!(e.write(&mut k, &[2; 100]).unwrap(), 100);
+    assert_eq!(e.write(&mut k, &big).unwrap(), GROWN_QUEUE - 100);
+    assert!(!budget.is_whole());
+}
+
+#[test]
 fn message_writes_grow_the_queue_too() {
     let budget = Budget::new(64 << 20);
     let mut k = Fake::default();

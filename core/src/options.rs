@@ -330,7 +330,8 @@ impl<F: Front> ServerOptions<F> {
     /// own read buffer. Reads start at 4 KiB and grow towards this size while
     /// data streams; each pipe holds at most about twice this much for
     /// reading (a read in flight, or its data not yet taken, and one spare
-    /// buffer). Message reads are sized to the message whatever this says.
+    /// buffer). Message reads are sized to the message whatever this says,
+    /// up to [`max_message`](Self::max_message).
     ///
     /// Left unset, the default grows while the process has room: a pipe
     /// whose 64 KiB read comes back full reads up to 256 KiB at once while
@@ -340,7 +341,7 @@ impl<F: Front> ServerOptions<F> {
     /// file, on `disconnect` and on drop. One or a few streaming pipes so make fewer,
     /// larger reads, while hundreds stay at 64 KiB. Set (to any value, the
     /// default too), this is the largest read, and the pipe takes no budget.
-    /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
+    /// From 4096 to 1 GiB; another value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
     /// # use named_pipes_core::{Front, ServerOptions};
@@ -368,7 +369,7 @@ impl<F: Front> ServerOptions<F> {
     /// when a write fails, on `disconnect` and when the pipe closes. Set (to
     /// any value, the default too), this is the queue's size, and the pipe
     /// takes no budget.
-    /// At least 4096; a smaller value makes `create` and `listen` fail with `InvalidInput`.
+    /// From 4096 to 1 GiB; another value makes `create` and `listen` fail with `InvalidInput`.
     ///
     /// ```
     /// # use named_pipes_core::{Front, ServerOptions};
@@ -378,6 +379,33 @@ impl<F: Front> ServerOptions<F> {
     /// ```
     pub fn write_queue(&mut self, bytes: usize) -> &mut Self {
         self.limits.set_write_queue(bytes);
+        self
+    }
+
+    /// The largest message a message-mode read takes, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE`], 4 MiB; `usize::MAX`: no cap). Sets no Win32
+    /// flag: it bounds the crate's own read buffer, so that no size a peer
+    /// chooses can exhaust the process. A message read is sized from what
+    /// `PeekNamedPipe` says is left of the message, never beyond this cap,
+    /// and allocated with `try_reserve`.
+    ///
+    /// A message over the cap is not handed out, and the connection goes
+    /// on: the rest of it is read and thrown away (in reads of 64 KiB), then
+    /// the read (or `recv_msg`) that would have returned it fails once
+    /// with `InvalidData`, naming the cap, and the next read returns the
+    /// next message. Nothing of the message is lost silently and nothing
+    /// of the next one is taken. A message whose buffer cannot be allocated
+    /// (with no cap, or a cap larger than memory) is skipped the same way,
+    /// with `OutOfMemory`. Byte-mode reads are bounded by `max_read` instead.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, PipeMode, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().pipe_mode(PipeMode::Message).max_message(64 * 1024);
+    /// # }
+    /// ```
+    pub fn max_message(&mut self, bytes: usize) -> &mut Self {
+        self.limits.set_max_message(bytes);
         self
     }
 
@@ -445,7 +473,7 @@ impl<F: Front> ServerOptions<F> {
     /// # Errors
     ///
     /// `InvalidInput` for a bad option (no access direction, `max_instances`
-    /// out of range, `max_read` or `write_queue` below 4096, a NUL in the name); otherwise the OS error, such as
+    /// out of range, `max_read` or `write_queue` below 4096 or over 1 GiB, a NUL in the name); otherwise the OS error, such as
     /// `PermissionDenied` for a first instance whose name exists, or
     /// `ERROR_PIPE_BUSY` when `max_instances` are open.
     ///
@@ -621,16 +649,16 @@ pub const DEFAULT_MAX_READ: usize = crate::engine::MAX_READ;
 /// [`ServerOptions::write_queue`]).
 pub const DEFAULT_WRITE_QUEUE: usize = crate::engine::WRITE_QUEUE;
 
+/// The default of `max_message` in [`ServerOptions`] and [`ClientOptions`],
+/// also the cap of pipes a front makes without options: 4 MiB (see
+/// [`ServerOptions::max_message`]).
+pub const DEFAULT_MAX_MESSAGE: usize = crate::engine::MAX_MESSAGE;
+
 /// The smallest `max_read` and `write_queue`.
 const MIN_LIMIT: usize = 4096;
 
 fn check_limits(l: Limits) -> io::Result<Limits> {
-    if l.max_read < MIN_LIMIT || l.write_queue < MIN_LIMIT {
-        return Err(invalid(format!(
-            "max_read and write_queue must be at least {MIN_LIMIT} bytes, not {} and {}",
-            l.max_read, l.write_queue
-        )));
-    }
+    l.check(MIN_LIMIT).map_err(invalid)?;
     Ok(l)
 }
 
@@ -947,7 +975,8 @@ impl<F: Front> ClientOptions<F> {
     /// own read buffer. Reads start at 4 KiB and grow towards this size while
     /// data streams; each pipe holds at most about twice this much for
     /// reading (a read in flight, or its data not yet taken, and one spare
-    /// buffer). Message reads are sized to the message whatever this says.
+    /// buffer). Message reads are sized to the message whatever this says,
+    /// up to [`max_message`](Self::max_message).
     ///
     /// Left unset, the default grows while the process has room: a pipe
     /// whose 64 KiB read comes back full reads up to 256 KiB at once while
@@ -957,7 +986,7 @@ impl<F: Front> ClientOptions<F> {
     /// file, on `disconnect` and on drop. One or a few streaming pipes so make fewer,
     /// larger reads, while hundreds stay at 64 KiB. Set (to any value, the
     /// default too), this is the largest read, and the pipe takes no budget.
-    /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
+    /// From 4096 to 1 GiB; another value makes `open` fail with `InvalidInput`.
     ///
     /// ```
     /// # use named_pipes_core::{Front, ClientOptions};
@@ -985,7 +1014,7 @@ impl<F: Front> ClientOptions<F> {
     /// when a write fails, on `disconnect` and when the pipe closes. Set (to
     /// any value, the default too), this is the queue's size, and the pipe
     /// takes no budget.
-    /// At least 4096; a smaller value makes `open` fail with `InvalidInput`.
+    /// From 4096 to 1 GiB; another value makes `open` fail with `InvalidInput`.
     ///
     /// ```
     /// # use named_pipes_core::{Front, ClientOptions};
@@ -998,6 +1027,33 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
+    /// The largest message a message-mode read takes, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE`], 4 MiB; `usize::MAX`: no cap). Sets no Win32
+    /// flag: it bounds the crate's own read buffer, so that no size a peer
+    /// chooses can exhaust the process. A message read is sized from what
+    /// `PeekNamedPipe` says is left of the message, never beyond this cap,
+    /// and allocated with `try_reserve`.
+    ///
+    /// A message over the cap is not handed out, and the connection goes
+    /// on: the rest of it is read and thrown away (in reads of 64 KiB), then
+    /// the read (or `recv_msg`) that would have returned it fails once
+    /// with `InvalidData`, naming the cap, and the next read returns the
+    /// next message. Nothing of the message is lost silently and nothing
+    /// of the next one is taken. A message whose buffer cannot be allocated
+    /// (with no cap, or a cap larger than memory) is skipped the same way,
+    /// with `OutOfMemory`. Byte-mode reads are bounded by `max_read` instead.
+    ///
+    /// ```
+    /// # use named_pipes_core::{ClientOptions, Front, PipeMode};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().pipe_mode(PipeMode::Message).max_message(64 * 1024);
+    /// # }
+    /// ```
+    pub fn max_message(&mut self, bytes: usize) -> &mut Self {
+        self.limits.set_max_message(bytes);
+        self
+    }
+
     /// Opens a client of the pipe `addr`, connected and ready to register.
     ///
     /// # Errors
@@ -1005,7 +1061,7 @@ impl<F: Front> ClientOptions<F> {
     /// `NotFound` when no server of that name exists; when every instance is
     /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
     /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for
-    /// `max_read` or `write_queue` below 4096, for a
+    /// `max_read` or `write_queue` below 4096 or over 1 GiB, for a
     /// NUL in the name, or for a [`PipeOwner::Sid`] that is no SID;
     /// `PermissionDenied` when the pipe's owner or server process is not
     /// the one expected ([`current_user_only`](ClientOptions::current_user_only),

@@ -862,6 +862,8 @@ struct Run {
     budget: Budget,
     /// Reads, and the write queue, grew at some step.
     grew: (bool, bool),
+    /// Messages over `max_message` reported (`InvalidData`).
+    rejected: usize,
 }
 
 fn would_block<T>(r: &io::Result<T>) -> bool {
@@ -943,6 +945,14 @@ impl Run {
             start + k <= end,
             "{c}: one read returned bytes of two messages ({k} bytes at {start}, message ends at {end})"
         );
+        let begin = i.checked_sub(1).map_or(0, |j| self.sim.sent_ends[j]);
+        // (The message may be gone from the model: cut when the peer vanished.)
+        assert!(
+            k == 0 || end == usize::MAX || end - begin <= self.e.limits.max_message,
+            "{c}: bytes of a message of {} bytes, over max_message ({}), were handed out",
+            end - begin,
+            self.e.limits.max_message
+        );
         if whole_message {
             assert_eq!(
                 start + k,
@@ -950,6 +960,40 @@ impl Run {
                 "{c}: recv_msg returned part of a message ({k} bytes at {start})"
             );
         }
+    }
+
+    /// A read failed with `e`: if it is the engine's report of a message
+    /// over the cap, that message is the next one not read, it is over the
+    /// cap, and none of it was handed out; it counts as read from now on
+    /// (its bytes are added to what was seen, so that what was read stays
+    /// the peer's stream). The message may be gone from the model already
+    /// (the peer vanished before it was drained).
+    fn read_failed(&mut self, e: &io::Error, c: &str) {
+        if e.kind() != io::ErrorKind::InvalidData || e.raw_os_error().is_some() {
+            return;
+        }
+        assert!(self.sim.msg_reads, "{c}: a byte-mode read reported {e}");
+        self.rejected += 1;
+        let start = self.seen.read.len();
+        let i = self.sim.sent_ends.partition_point(|&end| end <= start);
+        let Some(&end) = self.sim.sent_ends.get(i) else {
+            return;
+        };
+        let begin = i.checked_sub(1).map_or(0, |j| self.sim.sent_ends[j]);
+        assert_eq!(begin, start, "{c}: {e}, but a message was half read");
+        assert!(
+            end - begin > self.e.limits.max_message,
+            "{c}: {e}, but the next message has {} bytes, max_message {}",
+            end - begin,
+            self.e.limits.max_message
+        );
+        assert!(
+            end <= self.sim.read_pos,
+            "{c}: {e}, before the message was drained from the pipe"
+        );
+        self.seen
+            .read
+            .extend_from_slice(&self.sim.stream[start..end]);
     }
 
     fn read(&mut self, step: usize) {
@@ -968,7 +1012,7 @@ impl Run {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.assert_will_wake(Kind::Read, &c)
             }
-            Err(_) => {}
+            Err(e) => self.read_failed(&e, &c),
         }
     }
 
@@ -991,7 +1035,7 @@ impl Run {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.assert_will_wake(Kind::Read, &c)
             }
-            Err(_) => {}
+            Err(e) => self.read_failed(&e, &c),
         }
     }
 
@@ -1367,7 +1411,13 @@ impl Run {
 }
 
 /// Runs one scenario; returns whether reads, and the write queue, grew.
-fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) -> (bool, bool) {
+fn run(
+    seed: u64,
+    server: bool,
+    msg_pipe: bool,
+    msg_reads: bool,
+    trace: bool,
+) -> (bool, bool, usize) {
     let sim = Sim::new(
         mix(seed
             ^ u64::from(server) << 62
@@ -1393,8 +1443,16 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
             write_queue: MIN_READ + rng.below(4 * MIN_READ),
             grown_read: rng.size(4 * MAX_READ),
             grown_queue: rng.size(4 * WRITE_QUEUE),
+            max_message: MAX_MESSAGE,
         }
     };
+    // A cap on messages that some of the peer's messages (up to 40,000
+    // bytes) are over, in four of ten runs; 0 refuses every message but
+    // empty ones.
+    let mut limits = limits;
+    if rng.chance(40) {
+        limits.max_message = if rng.chance(5) { 0 } else { rng.size(30_000) };
+    }
     let room = match rng.below(4) {
         0 => 0,
         1 => limits.read_growth(),
@@ -1421,6 +1479,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
         quiet: false,
         budget,
         grew: (false, false),
+        rejected: 0,
     };
     r.quiet = server && r.sim.rng.chance(40);
     if server && r.sim.rng.chance(30) {
@@ -1519,9 +1578,9 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
 
     let step = STEPS;
     if r.sim.poll_gone {
-        let grew = r.grew;
+        let (grew, rejected) = (r.grew, r.rejected);
         r.end_without_poll(step);
-        return grew;
+        return (grew.0, grew.1, rejected);
     }
     if !r.dropped && !r.released {
         // The peer leaves and everything completes, without failures: every
@@ -1565,7 +1624,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
                             break;
                         }
                     }
-                    Err(_) => {}
+                    Err(e) => r.read_failed(&e, &c),
                 }
                 r.check(step);
             }
@@ -1618,7 +1677,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
         (calls, 0),
         "{c}: a kernel call after close"
     );
-    r.grew
+    (r.grew.0, r.grew.1, r.rejected)
 }
 
 /// The configurations: (server, message pipe, message reads).
@@ -1644,19 +1703,21 @@ fn thousands_of_random_interleavings() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .map_or(500, |s| s.parse().expect("SIM_SEEDS is a number"));
-    let (mut reads, mut queues) = (0, 0);
+    let (mut reads, mut queues, mut rejected) = (0, 0, 0);
     for seed in 0..seeds {
         for (server, msg_pipe, msg_reads) in CONFIGS {
             let grew = run(seed, server, msg_pipe, msg_reads, trace);
             reads += usize::from(grew.0);
             queues += usize::from(grew.1);
+            rejected += grew.2;
         }
     }
     eprintln!(
-        "{} runs: reads grew in {reads}, the write queue in {queues}",
+        "{} runs: reads grew in {reads}, the write queue in {queues}; {rejected} messages over max_message",
         seeds as usize * CONFIGS.len()
     );
     if seeds >= 100 {
         assert!(reads > 0 && queues > 0, "the runs never grew a buffer");
+        assert!(rejected > 0, "no message was ever over max_message");
     }
 }

@@ -22,7 +22,7 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
 
-use crate::engine::{Framing, Limits};
+use crate::engine::{policy, Framing, Limits};
 use crate::sys::front::{Front, Instances};
 use crate::sys::front::{PipeSpec, DEFAULT_LINGER};
 use crate::sys::{client, pipe, security};
@@ -842,18 +842,24 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
-    /// Security quality-of-service flags (`SECURITY_SQOS_PRESENT` and
-    /// `SECURITY_ANONYMOUS`, `SECURITY_IDENTIFICATION`,
-    /// `SECURITY_IMPERSONATION` or `SECURITY_DELEGATION`, …), given to
-    /// `CreateFileW`. The default lets the server identify the client but
+    /// Security quality-of-service flags given to `CreateFileW`: how far
+    /// the server may act as this client. One level (`SECURITY_ANONYMOUS`,
+    /// `SECURITY_IDENTIFICATION`, `SECURITY_IMPERSONATION` or
+    /// `SECURITY_DELEGATION`), and optionally `SECURITY_CONTEXT_TRACKING`
+    /// and `SECURITY_EFFECTIVE_ONLY`. `SECURITY_SQOS_PRESENT` is always
+    /// or'ed in, as tokio does: without it Windows ignores the level and
+    /// the server may impersonate the client fully. The default,
+    /// `SECURITY_IDENTIFICATION`, lets the server identify the client but
     /// not act as it.
+    ///
+    /// Only these bits (`SECURITY_VALID_SQOS_FLAGS`, `0x1f0000`): any other
+    /// bit (a file flag or attribute) makes `open` fail with `InvalidInput`.
     ///
     /// ```
     /// # use named_pipes_core::{ClientOptions, Front};
     /// # fn example<F: Front>() {
-    /// const SECURITY_SQOS_PRESENT: u32 = 0x0010_0000;
     /// const SECURITY_IMPERSONATION: u32 = 2 << 16;
-    /// ClientOptions::<F>::new().security_qos_flags(SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
+    /// ClientOptions::<F>::new().security_qos_flags(SECURITY_IMPERSONATION);
     /// # }
     /// ```
     pub fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
@@ -1062,7 +1068,9 @@ impl<F: Front> ClientOptions<F> {
     /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
     /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for
     /// `max_read` or `write_queue` below 4096 or over 1 GiB, for a
-    /// NUL in the name, or for a [`PipeOwner::Sid`] that is no SID;
+    /// NUL in the name, for a [`PipeOwner::Sid`] that is no SID, or for
+    /// [`security_qos_flags`](ClientOptions::security_qos_flags) that are not
+    /// all quality-of-service flags;
     /// `PermissionDenied` when the pipe's owner or server process is not
     /// the one expected ([`current_user_only`](ClientOptions::current_user_only),
     /// [`expect_owner`](ClientOptions::expect_owner),
@@ -1091,7 +1099,7 @@ impl<F: Front> ClientOptions<F> {
                 }
                 // Reading the owner needs READ_CONTROL (part of GENERIC_READ and GENERIC_WRITE).
                 | if checks { READ_CONTROL } else { 0 },
-            security_qos: self.security_qos,
+            security_qos: policy::sqos_flags(self.security_qos).map_err(invalid)?,
             read_mode: match self.mode {
                 PipeMode::Byte => None,
                 PipeMode::Message => Some(PIPE_READMODE_MESSAGE),

@@ -396,3 +396,29 @@ fn other_users_are_refused_at_open() {
 fn name_2() -> String {
     format!("{}-b", name())
 }
+
+#[test]
+fn security_qos_flags_take_sqos_bits_only() {
+    const SECURITY_IDENTIFICATION: u32 = 0x1_0000;
+    const SECURITY_IMPERSONATION: u32 = 0x2_0000;
+    const FILE_FLAG_WRITE_THROUGH: u32 = 0x8000_0000;
+    let name = name();
+    let _server = ServerOptions::new().max_instances(4).create(&name).unwrap();
+    let _other = ServerOptions::new().create(&name).unwrap();
+    // A file flag is no quality-of-service flag: refused before any open.
+    let e = ClientOptions::new()
+        .security_qos_flags(SECURITY_IDENTIFICATION | FILE_FLAG_WRITE_THROUGH)
+        .open(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("0x80010000"), "{e}");
+    // A level alone (SECURITY_SQOS_PRESENT is added) opens.
+    ClientOptions::new()
+        .security_qos_flags(SECURITY_IMPERSONATION)
+        .open(&name)
+        .unwrap();
+    ClientOptions::new()
+        .security_qos_flags(SECURITY_IDENTIFICATION)
+        .open(&name)
+        .unwrap();
+}

@@ -53,9 +53,52 @@ pub(crate) fn sqos_flags(flags: u32) -> Result<u32, String> {
     Ok(flags | SECURITY_SQOS_PRESENT)
 }
 
+/// What a thread does once its impersonation ended, by the outcome of
+/// `RevertToSelf`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterRevert {
+    /// Back to the process's identity: go on.
+    Continue,
+    /// Still the client, as far as anyone knows: the process must not run
+    /// one more instruction as that client (Microsoft's `RevertToSelf`
+    /// documentation: shut the process down). The message says why.
+    Abort(String),
+}
+
+/// Decides what follows `RevertToSelf`: going on when it succeeded,
+/// aborting the process when it failed (the thread may still act as the
+/// client, and whatever runs next on it would).
+pub(crate) fn after_revert<E: std::fmt::Display>(revert: Result<(), E>) -> AfterRevert {
+    match revert {
+        Ok(()) => AfterRevert::Continue,
+        Err(e) => AfterRevert::Abort(format!(
+            "RevertToSelf failed ({e}) while ending a named pipe client's impersonation: \
+             the thread may still act as the client; aborting the process"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // RevertToSelf cannot be made to fail under Wine (nor, on purpose, on
+    // Windows): the decision is tested here, the drop that carries it out
+    // (`ImpersonationGuard`) calls `std::process::abort` on `Abort`.
+    #[test]
+    fn a_failed_revert_aborts_the_process() {
+        assert_eq!(after_revert::<String>(Ok(())), AfterRevert::Continue);
+        match after_revert(Err("Access is denied. (os error 5)")) {
+            AfterRevert::Abort(why) => {
+                assert!(
+                    why.contains("RevertToSelf failed (Access is denied. (os error 5))"),
+                    "{why}"
+                );
+                assert!(why.contains("aborting"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn sqos_flags_always_have_sqos_present_and_nothing_else() {

@@ -422,3 +422,86 @@ fn security_qos_flags_take_sqos_bits_only() {
         .open(&name)
         .unwrap();
 }
+
+/// Disconnects the pipe behind `p` through another handle of it (a
+/// duplicate), as another owner of the handle could.
+fn disconnect_elsewhere(p: &NamedPipe) {
+    use windows_sys::Win32::Foundation::{DuplicateHandle, DUPLICATE_SAME_ACCESS};
+    use windows_sys::Win32::System::Pipes::DisconnectNamedPipe;
+    let mut dup: HANDLE = ptr::null_mut();
+    // SAFETY: a live handle of this process duplicated into it; `dup` is closed below.
+    let ok = unsafe {
+        DuplicateHandle(
+            GetCurrentProcess(),
+            p.as_raw_handle(),
+            GetCurrentProcess(),
+            &mut dup,
+            0,
+            0,
+            DUPLICATE_SAME_ACCESS,
+        )
+    };
+    assert_ne!(
+        ok,
+        0,
+        "DuplicateHandle: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the duplicate just made, a server end.
+    let ok = unsafe { DisconnectNamedPipe(dup) };
+    assert_ne!(
+        ok,
+        0,
+        "DisconnectNamedPipe: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: closed once.
+    unsafe { CloseHandle(dup) };
+}
+
+#[test]
+fn data_of_a_client_disconnected_elsewhere_is_not_handed_to_the_next() {
+    use std::io::{Read, Write};
+    let mut l = Looper::new();
+    let name = name();
+    let server = ServerOptions::new().create(&name).unwrap();
+    l.add(&server);
+    let old = ClientOptions::new().open(&name).unwrap();
+    l.add(&old);
+    l.connect(&server);
+    l.write_all(&old, b"secret of the old client");
+    l.flush(&old);
+    // The server reads it ahead; its user does not read it.
+    for _ in 0..3 {
+        l.turn(std::time::Duration::from_millis(50));
+    }
+    disconnect_elsewhere(&server);
+    drop(old);
+    // The server's next write finds the pipe listening.
+    match (&server).write(b"to whom?") {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        // Wine's known answer: ERROR_PIPE_NOT_CONNECTED (233).
+        Err(other) if wine_version().is_some() && format!("{other:?}").contains("code: 233") => {
+            wine_limitation(&format!(
+                "a write on a pipe disconnected through another handle gives {other:?}, \
+                 not ERROR_PIPE_LISTENING"
+            ));
+            return;
+        }
+        other => panic!("a write after an outside disconnect: {other:?}"),
+    }
+    let mut buf = [0u8; 64];
+    match (&server).read(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the old client's data after the reset: {other:?}"),
+    }
+    let new = ClientOptions::new().open(&name).unwrap();
+    l.add(&new);
+    l.connect(&server);
+    l.write_all(&new, b"new");
+    assert_eq!(
+        l.read_exact(&server, 3),
+        b"new",
+        "the new client's data first"
+    );
+}

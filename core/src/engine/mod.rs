@@ -352,6 +352,10 @@ pub(crate) struct Engine<Op> {
     skipping: Option<io::Error>,
     /// The bytes the last read brought.
     last_bytes: usize,
+    /// How many times the pipe was found reset under the engine (for the
+    /// simulation, which must drop the old client's unread data then too).
+    #[cfg(test)]
+    pub(crate) resets: usize,
     /// Where grown buffers take their bytes from; `None`: never grow.
     budget: Option<Budget>,
     /// Held while reads may be up to `limits.grown_read`.
@@ -461,6 +465,8 @@ impl<Op: PartialEq> Engine<Op> {
             partial_message: None,
             skipping: None,
             last_bytes: 0,
+            #[cfg(test)]
+            resets: 0,
             budget: None,
             read_grant: None,
             last_read: 0,
@@ -1259,7 +1265,11 @@ impl<Op: PartialEq> Engine<Op> {
     /// to that client: it is cancelled and no longer tracked, so that its
     /// late failure cannot end the next client's connection; what was
     /// accepted for writing fails, and the next `connect` serves a new
-    /// client. A report while listening changes nothing; a late one from an
+    /// client. What the old client sent and the user has not read goes
+    /// too (data read ahead, half a message, a message being drained, a
+    /// read error): Windows discarded the rest of it in the pipe, and
+    /// nothing of one client may reach the user as the next one's. A
+    /// report while listening changes nothing; a late one from an
     /// operation cancelled here never gets this far, as the engine no
     /// longer tracks it.
     fn reset_under_us<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
@@ -1267,13 +1277,19 @@ impl<Op: PartialEq> Engine<Op> {
             return;
         }
         self.conn = Conn::Listening;
-        let undelivered = !self.write.idle();
-        // (What was read before stays to be read.)
-        if matches!(self.read, ReadState::Pending(_)) {
-            if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
-                k.cancel(&op);
-            }
+        #[cfg(test)]
+        {
+            self.resets += 1;
         }
+        let undelivered = !self.write.idle();
+        match mem::replace(&mut self.read, ReadState::Idle) {
+            ReadState::Pending(op) => k.cancel(&op),
+            ReadState::Ready { buf, .. } => self.recycle_read(buf),
+            ReadState::Idle | ReadState::Eof | ReadState::Failed(_) => {}
+        }
+        self.partial_message = None;
+        self.skipping = None;
+        self.streaming = false;
         if let Some(op) = self.write.inflight.take() {
             k.cancel(&op);
         }

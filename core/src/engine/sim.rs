@@ -243,6 +243,9 @@ struct Sim {
     /// What the first `PeekNamedPipe` since this was reset said: a client
     /// is there (or came and left), or none is.
     first_peek_saw_client: Option<bool>,
+    /// Where the data of the client before the last reset to listening
+    /// ends in `stream` (a client that opened early since sends after it).
+    old_end: usize,
 }
 
 impl Sim {
@@ -283,6 +286,7 @@ impl Sim {
             write_listening_now: false,
             peer_leaves: false,
             first_peek_saw_client: None,
+            old_end: 0,
         }
     }
 
@@ -403,6 +407,7 @@ impl Sim {
     /// operation in flight fails.
     fn reset_to_listening(&mut self) {
         self.cut_stream();
+        self.old_end = self.stream.len();
         self.peer_there = false;
         self.peer_gone = false;
         for p in &mut self.pending {
@@ -733,6 +738,7 @@ impl Kernel for Sim {
         self.epoch = 0;
         self.received.clear();
         self.received_msgs.clear();
+        self.old_end = 0;
         Ok(())
     }
 
@@ -864,6 +870,8 @@ struct Run {
     grew: (bool, bool),
     /// Messages over `max_message` reported (`InvalidData`).
     rejected: usize,
+    /// The engine's count of resets under it, as last seen.
+    resets_seen: usize,
 }
 
 fn would_block<T>(r: &io::Result<T>) -> bool {
@@ -1204,7 +1212,51 @@ impl Run {
         }
     }
 
+    /// The engine found the pipe reset under it: what the old client sent
+    /// that the user had not read is gone (`stream[seen..old_end]`); what a
+    /// client that opened since sent stays, after it.
+    fn engine_reset(&mut self) {
+        let seen = self.seen.read.len();
+        let sim = &mut self.sim;
+        let old_end = sim.old_end.clamp(seen, sim.stream.len());
+        let gone = old_end - seen;
+        sim.stream.drain(seen..old_end);
+        let mut ends: Vec<usize> = sim
+            .sent_ends
+            .iter()
+            .copied()
+            .filter(|&e| e <= seen)
+            .collect();
+        if seen > ends.last().copied().unwrap_or(0) {
+            // The user saw part of a message (bytes): it ends here.
+            ends.push(seen);
+        }
+        let kept = ends.len();
+        ends.extend(
+            sim.sent_ends
+                .iter()
+                .filter(|&&e| e > old_end)
+                .map(|&e| e - gone),
+        );
+        sim.sent_ends = ends;
+        sim.read_pos = if sim.read_pos >= old_end {
+            sim.read_pos - gone
+        } else {
+            seen
+        };
+        sim.next_msg = if sim.read_pos == seen {
+            kept
+        } else {
+            sim.sent_ends.partition_point(|&e| e <= sim.read_pos)
+        };
+        sim.old_end = seen;
+    }
+
     fn check(&mut self, step: usize) {
+        if self.e.resets != self.resets_seen {
+            self.resets_seen = self.e.resets;
+            self.engine_reset();
+        }
         let c = self.ctx(step);
         let sim = &self.sim;
         assert_eq!(sim.calls_after_close, 0, "{c}: a kernel call after close");
@@ -1480,6 +1532,7 @@ fn run(
         budget,
         grew: (false, false),
         rejected: 0,
+        resets_seen: 0,
     };
     r.quiet = server && r.sim.rng.chance(40);
     if server && r.sim.rng.chance(30) {

@@ -1524,3 +1524,37 @@ fn message_writes_over_u32_max_are_refused_never_cut() {
     let err = check_message_write(u32::MAX as usize + 1).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn unread_data_of_a_client_disconnected_elsewhere_is_not_the_next_clients() {
+    // The old client's data was read ahead but not yet by the user; then
+    // another handle disconnected the pipe (a write reports
+    // ERROR_PIPE_LISTENING) and a new client connected. Its first read is
+    // its own data, never the old client's.
+    for framing in [byte(), message()] {
+        let (mut e, mut k) = connected_server(framing);
+        finish_read(&mut e, &mut k, b"secret of the old client", None);
+        assert!(e.readiness().readable);
+        k.write_now
+            .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
+        assert!(would_block(e.write(&mut k, b"x")));
+        assert!(!e.readiness().readable, "nothing of the old client to read");
+        assert!(would_block(e.read(&mut k, &mut [0; 64])));
+        connect_next(&mut e, &mut k);
+        finish_read(&mut e, &mut k, b"new", None);
+        let mut buf = [0u8; 64];
+        let n = e.read(&mut k, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"new");
+    }
+    // The same when a read reports the reset, with a message half read
+    // ahead and a read error waiting.
+    let (mut e, mut k) = connected_server(message());
+    finish_read(&mut e, &mut k, &[b'o'; MIN_READ], Some(ERROR_MORE_DATA));
+    finish_read(&mut e, &mut k, b"", Some(31));
+    let e31 = e.read(&mut k, &mut [0; 8]).unwrap_err();
+    assert_eq!(e31.raw_os_error(), Some(31));
+    finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
+    connect_next(&mut e, &mut k);
+    finish_read(&mut e, &mut k, b"hello", None);
+    assert_eq!(next_msg(&mut e, &mut k).unwrap(), b"hello");
+}

@@ -552,6 +552,7 @@ impl<F: Front> ServerOptions<F> {
             limits,
             linger: self.linger,
             created: true,
+            census: None,
         })
     }
 

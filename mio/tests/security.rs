@@ -505,3 +505,45 @@ fn data_of_a_client_disconnected_elsewhere_is_not_handed_to_the_next() {
         "the new client's data first"
     );
 }
+
+#[test]
+fn a_listener_that_lost_every_instance_creates_a_first_instance_again() {
+    let mut l = Looper::new();
+    let name = name();
+    // One instance at most: handing it out leaves the listener none (its
+    // replacement fails with ERROR_PIPE_BUSY).
+    let listener = ServerOptions::new()
+        .max_instances(1)
+        .listen(&name, 1)
+        .unwrap();
+    let client = ClientOptions::new().open(&name).unwrap();
+    let accepted = l.until("accept", || match listener.accept() {
+        Ok(p) => Some(p),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        Err(e) => panic!("accept: {e}"),
+    });
+    drop((accepted, client));
+    // Every instance of the listener is gone, and so is the name: another
+    // process takes it.
+    let squatter = ServerOptions::new()
+        .current_user_only(false)
+        .create(&name)
+        .unwrap();
+    let _squatter_client = ClientOptions::new().open(&name).unwrap();
+    // The listener's next instance is a first instance: refused, since
+    // the name exists, rather than joining the squatter's pipe.
+    match listener.accept() {
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {}
+        Err(e) if e.kind() == ErrorKind::WouldBlock && wine_version().is_some() => {
+            wine_limitation(
+                "FILE_FLAG_FIRST_PIPE_INSTANCE is not enforced: the listener's re-created \
+                 instance joined the name another server had taken",
+            );
+        }
+        other => panic!(
+            "a listener re-creating a name another server took: {:?}",
+            other.map(|_| "a pipe")
+        ),
+    }
+    drop(squatter);
+}

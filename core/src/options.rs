@@ -3,7 +3,7 @@
 //! names them for its users with its own type, as in
 //! `pub type ServerOptions = named_pipes_core::ServerOptions<Mio>;`.
 
-use std::ffi::OsStr;
+use std::ffi::{c_void, OsStr};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -12,15 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE};
+use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{
     FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_WRITE_THROUGH, FILE_WRITE_ATTRIBUTES,
     PIPE_ACCESS_INBOUND, PIPE_ACCESS_OUTBOUND, READ_CONTROL, SECURITY_IDENTIFICATION,
-    SECURITY_SQOS_PRESENT,
+    SECURITY_SQOS_PRESENT, WRITE_DAC, WRITE_OWNER,
 };
 use windows_sys::Win32::System::Pipes::{
     PIPE_READMODE_BYTE, PIPE_READMODE_MESSAGE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
     PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
+use windows_sys::Win32::System::SystemServices::ACCESS_SYSTEM_SECURITY;
 
 use crate::engine::{policy, Framing, Limits};
 use crate::sys::front::{Front, Instances};
@@ -120,6 +122,9 @@ pub struct ServerOptions<F: Front> {
     write_through: bool,
     security: Option<SecurityDescriptor>,
     current_user_only: bool,
+    write_dac: bool,
+    write_owner: bool,
+    access_system_security: bool,
     linger: Duration,
     limits: Limits,
     front: PhantomData<fn() -> F>,
@@ -148,6 +153,9 @@ impl<F: Front> fmt::Debug for ServerOptions<F> {
             .field("write_through", &self.write_through)
             .field("security", &self.security)
             .field("current_user_only", &self.current_user_only)
+            .field("write_dac", &self.write_dac)
+            .field("write_owner", &self.write_owner)
+            .field("access_system_security", &self.access_system_security)
             .field("linger", &self.linger)
             .field("limits", &self.limits)
             .finish()
@@ -179,6 +187,9 @@ impl<F: Front> Default for ServerOptions<F> {
             write_through: false,
             security: None,
             current_user_only: true,
+            write_dac: false,
+            write_owner: false,
+            access_system_security: false,
             linger: DEFAULT_LINGER,
             limits: Limits::default(),
             front: PhantomData,
@@ -467,6 +478,50 @@ impl<F: Front> ServerOptions<F> {
         self
     }
 
+    /// Whether the server's handle may change the pipe's DACL (with
+    /// `SetSecurityInfo`): sets `WRITE_DAC` in `dwOpenMode`. Off by default.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().write_dac(true);
+    /// # }
+    /// ```
+    pub fn write_dac(&mut self, requested: bool) -> &mut Self {
+        self.write_dac = requested;
+        self
+    }
+
+    /// Whether the server's handle may change the pipe's owner: sets
+    /// `WRITE_OWNER` in `dwOpenMode`. Off by default.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().write_owner(true);
+    /// # }
+    /// ```
+    pub fn write_owner(&mut self, requested: bool) -> &mut Self {
+        self.write_owner = requested;
+        self
+    }
+
+    /// Whether the server's handle may read and change the pipe's SACL
+    /// (its audit entries): sets `ACCESS_SYSTEM_SECURITY` in `dwOpenMode`.
+    /// Off by default; creating fails with `ERROR_PRIVILEGE_NOT_HELD` (1314)
+    /// unless the process holds and has enabled `SeSecurityPrivilege`.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// ServerOptions::<F>::new().access_system_security(true);
+    /// # }
+    /// ```
+    pub fn access_system_security(&mut self, requested: bool) -> &mut Self {
+        self.access_system_security = requested;
+        self
+    }
+
     /// Creates a server instance of `addr`, waiting for a client: call the
     /// pipe's `connect` once it is registered.
     ///
@@ -486,6 +541,56 @@ impl<F: Front> ServerOptions<F> {
     /// ```
     pub fn create<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
         Ok(F::pipe(self.spec(addr.as_ref(), self.first)?))
+    }
+
+    /// Creates a server instance of `addr` as [`create`](Self::create) does,
+    /// with `attrs` as `CreateNamedPipeW`'s `lpSecurityAttributes` instead
+    /// of [`security_descriptor`](Self::security_descriptor) or
+    /// [`current_user_only`](Self::current_user_only) (which only apply
+    /// when `attrs` is null: then this is `create`). Its `bInheritHandle`
+    /// makes the handle inheritable.
+    ///
+    /// # Safety
+    ///
+    /// `attrs` must be null, or point to a valid `SECURITY_ATTRIBUTES`
+    /// whose `nLength` is its size and whose `lpSecurityDescriptor` is null
+    /// or a valid security descriptor, all readable for the whole call.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`create`](Self::create).
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-raw-attrs-{}", std::process::id());
+    /// // SAFETY: null is allowed: the same as `create`.
+    /// let server = unsafe {
+    ///     ServerOptions::<F>::new().create_with_security_attributes_raw(&name, std::ptr::null_mut())
+    /// };
+    /// # drop(server);
+    /// # }
+    /// ```
+    pub unsafe fn create_with_security_attributes_raw<A: AsRef<OsStr>>(
+        &self,
+        addr: A,
+        attrs: *mut c_void,
+    ) -> io::Result<F::Pipe> {
+        if attrs.is_null() {
+            return self.create(addr);
+        }
+        let limits = self.limits()?;
+        let handle =
+            self.create_handle(addr.as_ref(), self.first, Some(attrs.cast_const().cast()))?;
+        Ok(F::pipe(PipeSpec {
+            handle,
+            listening: true,
+            framing: self.framing(),
+            limits,
+            linger: self.linger,
+            created: true,
+            census: None,
+        }))
     }
 
     /// How long each pipe made with these options, once dropped, keeps
@@ -544,7 +649,7 @@ impl<F: Front> ServerOptions<F> {
     /// (`first` overrides `first_pipe_instance`).
     pub(crate) fn spec(&self, addr: &OsStr, first: bool) -> io::Result<PipeSpec> {
         let limits = self.limits()?;
-        let handle = self.create_handle(addr, first)?;
+        let handle = self.create_handle(addr, first, None)?;
         Ok(PipeSpec {
             handle,
             listening: true,
@@ -571,11 +676,14 @@ impl<F: Front> ServerOptions<F> {
         check_limits(self.limits)
     }
 
-    /// `CreateNamedPipeW` with these options (`first` overrides `first_pipe_instance`).
+    /// `CreateNamedPipeW` with these options (`first` overrides
+    /// `first_pipe_instance`; `raw`, security attributes the caller keeps
+    /// valid for the call, override the descriptor).
     fn create_handle(
         &self,
         addr: &OsStr,
         first: bool,
+        raw: Option<*const SECURITY_ATTRIBUTES>,
     ) -> io::Result<std::os::windows::io::OwnedHandle> {
         let max_instances = match self.max_instances {
             UNLIMITED_INSTANCES => PIPE_UNLIMITED_INSTANCES,
@@ -602,6 +710,15 @@ impl<F: Front> ServerOptions<F> {
         if self.write_through {
             open_mode |= FILE_FLAG_WRITE_THROUGH;
         }
+        if self.write_dac {
+            open_mode |= WRITE_DAC;
+        }
+        if self.write_owner {
+            open_mode |= WRITE_OWNER;
+        }
+        if self.access_system_security {
+            open_mode |= ACCESS_SYSTEM_SECURITY;
+        }
         let mut pipe_mode = PIPE_WAIT
             | match self.mode {
                 PipeMode::Byte => PIPE_TYPE_BYTE | PIPE_READMODE_BYTE,
@@ -612,6 +729,7 @@ impl<F: Front> ServerOptions<F> {
         }
         let current;
         let descriptor = match (&self.security, self.current_user_only) {
+            _ if raw.is_some() => None,
             (Some(sd), _) => Some(&*sd.0),
             (None, true) => {
                 current = security::current_user_only()?;
@@ -626,7 +744,8 @@ impl<F: Front> ServerOptions<F> {
             max_instances,
             out_buffer: self.out_buffer,
             in_buffer: self.in_buffer,
-            security: attributes.as_ref().map_or(ptr::null(), |a| a as *const _),
+            security: raw
+                .unwrap_or_else(|| attributes.as_ref().map_or(ptr::null(), |a| a as *const _)),
         };
         pipe::create_server(addr, &params)
     }
@@ -1086,6 +1205,48 @@ impl<F: Front> ClientOptions<F> {
     /// # }
     /// ```
     pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
+        self.open_with(addr.as_ref(), ptr::null())
+    }
+
+    /// Opens a client of `addr` as [`open`](Self::open) does, with `attrs`
+    /// as `CreateFileW`'s `lpSecurityAttributes` (its `bInheritHandle` makes
+    /// the handle inheritable; a descriptor in it means nothing for opening
+    /// an existing pipe). Null is the same as `open`.
+    ///
+    /// # Safety
+    ///
+    /// `attrs` must be null, or point to a valid `SECURITY_ATTRIBUTES`
+    /// whose `nLength` is its size and whose `lpSecurityDescriptor` is null
+    /// or a valid security descriptor, all readable for the whole call
+    /// (with a `busy_timeout`, the whole wait).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`open`](Self::open).
+    ///
+    /// ```
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>() {
+    /// // SAFETY: null is allowed: the same as `open`.
+    /// let r = unsafe {
+    ///     ClientOptions::<F>::new().open_with_security_attributes_raw(
+    ///         r"\\.\pipe\mio-named-pipes-nobody-here",
+    ///         std::ptr::null_mut(),
+    ///     )
+    /// };
+    /// assert_eq!(r.err().unwrap().kind(), std::io::ErrorKind::NotFound);
+    /// # }
+    /// ```
+    pub unsafe fn open_with_security_attributes_raw<A: AsRef<OsStr>>(
+        &self,
+        addr: A,
+        attrs: *mut c_void,
+    ) -> io::Result<F::Pipe> {
+        self.open_with(addr.as_ref(), attrs.cast_const().cast())
+    }
+
+    /// `open`, with `CreateFileW`'s security attributes (null, or valid for the call).
+    fn open_with(&self, addr: &OsStr, attrs: *const SECURITY_ATTRIBUTES) -> io::Result<F::Pipe> {
         let limits = check_limits(self.limits)?;
         let owners = self.owner_sids()?;
         let checks = !owners.is_empty() || self.server_pid.is_some();
@@ -1108,8 +1269,9 @@ impl<F: Front> ClientOptions<F> {
             busy_timeout: self.busy_timeout,
             owners,
             server_pid: self.server_pid,
+            security: attrs,
         };
-        let handle = client::open(addr.as_ref(), &params)?;
+        let handle = client::open(addr, &params)?;
         let mut spec = PipeSpec::queried(handle, false);
         spec.limits = limits;
         spec.linger = self.linger;

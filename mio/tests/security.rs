@@ -547,3 +547,144 @@ fn a_listener_that_lost_every_instance_creates_a_first_instance_again() {
     }
     drop(squatter);
 }
+
+/// A security descriptor from SDDL, allocated by the system (leaked: tests only).
+fn raw_descriptor(sddl: &str) -> PSECURITY_DESCRIPTOR {
+    use windows_sys::Win32::Security::Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW;
+    let w: Vec<u16> = sddl.encode_utf16().chain(Some(0)).collect();
+    let mut sd = ptr::null_mut();
+    // SAFETY: a NUL-terminated string; `sd` receives an allocation we never free.
+    let ok = unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            w.as_ptr(),
+            SDDL_REVISION_1,
+            &mut sd,
+            ptr::null_mut(),
+        )
+    };
+    assert_ne!(ok, 0, "{sddl}: {}", std::io::Error::last_os_error());
+    sd
+}
+
+/// `SetSecurityInfo` of the DACL of `sddl` on `h`: the Win32 error, 0 for success.
+fn set_dacl(h: RawHandle, sddl: &str) -> u32 {
+    use windows_sys::Win32::Security::Authorization::SetSecurityInfo;
+    use windows_sys::Win32::Security::GetSecurityDescriptorDacl;
+    let sd = raw_descriptor(sddl);
+    let (mut present, mut defaulted, mut dacl) = (0, 0, ptr::null_mut());
+    // SAFETY: a valid descriptor; out-pointers valid.
+    assert_ne!(
+        unsafe { GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted) },
+        0
+    );
+    // SAFETY: a live handle; `dacl` points into `sd`, alive.
+    unsafe {
+        SetSecurityInfo(
+            h,
+            SE_KERNEL_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            dacl,
+            ptr::null(),
+        )
+    }
+}
+
+#[test]
+fn write_dac_lets_the_server_change_the_dacl() {
+    const ERROR_ACCESS_DENIED: u32 = 5;
+    let new_dacl = "D:P(A;;GA;;;SY)(A;;GA;;;OW)(A;;0x0012019b;;;AU)";
+    let server = ServerOptions::new().write_dac(true).create(name()).unwrap();
+    assert_eq!(
+        set_dacl(server.as_raw_handle(), new_dacl),
+        0,
+        "with WRITE_DAC"
+    );
+    let (_, _, aces) = parse(&sddl_of(server.as_raw_handle()));
+    assert!(aces.iter().any(|a| a.ends_with(";;;AU")), "{aces:?}");
+    // Without it the handle may not (the creator is the owner, but the
+    // handle was not opened for it).
+    let plain = ServerOptions::new().create(name()).unwrap();
+    match set_dacl(plain.as_raw_handle(), new_dacl) {
+        ERROR_ACCESS_DENIED => {}
+        0 if wine_version().is_some() => {
+            wine_limitation("a pipe handle without WRITE_DAC may change the pipe's DACL");
+        }
+        e => panic!("SetSecurityInfo without WRITE_DAC: error {e}"),
+    }
+    // The other two flags create (ACCESS_SYSTEM_SECURITY only with
+    // SeSecurityPrivilege: ERROR_PRIVILEGE_NOT_HELD otherwise).
+    ServerOptions::new()
+        .write_owner(true)
+        .create(name())
+        .unwrap();
+    match ServerOptions::new()
+        .access_system_security(true)
+        .create(name())
+    {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.raw_os_error(), Some(1314), "{e}"),
+    }
+}
+
+/// Whether `h` is inheritable (`GetHandleInformation`).
+fn inheritable(h: RawHandle) -> bool {
+    use windows_sys::Win32::Foundation::{GetHandleInformation, HANDLE_FLAG_INHERIT};
+    let mut flags = 0;
+    // SAFETY: a live handle; a valid out-pointer.
+    assert_ne!(unsafe { GetHandleInformation(h, &mut flags) }, 0);
+    flags & HANDLE_FLAG_INHERIT != 0
+}
+
+#[test]
+fn raw_security_attributes_are_used_as_given() {
+    use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
+    let name = name();
+    let mut attrs = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: raw_descriptor("D:P(A;;GA;;;WD)"),
+        bInheritHandle: 1,
+    };
+    let mut options = ServerOptions::new();
+    options.max_instances(4);
+    // SAFETY: `attrs` is valid for the call.
+    let server = unsafe {
+        options.create_with_security_attributes_raw(
+            &name,
+            (&mut attrs as *mut SECURITY_ATTRIBUTES).cast(),
+        )
+    }
+    .unwrap();
+    let (_, flags, aces) = parse(&sddl_of(server.as_raw_handle()));
+    assert_eq!((flags.as_str(), aces.len()), ("P", 1), "{aces:?}");
+    assert!(
+        aces[0].ends_with(";;;WD"),
+        "the given descriptor, not current-user-only"
+    );
+    assert!(inheritable(server.as_raw_handle()), "bInheritHandle");
+    // Null: the same as `create`, current-user-only.
+    // SAFETY: null is allowed.
+    let plain = unsafe {
+        ServerOptions::new().create_with_security_attributes_raw(name_2(), ptr::null_mut())
+    }
+    .unwrap();
+    assert_current_user_only(plain.as_raw_handle(), "null attributes");
+    assert!(!inheritable(plain.as_raw_handle()));
+    // Clients: inheritable as asked (a second instance for the second one).
+    let _second = options.create(&name).unwrap();
+    // SAFETY: `attrs` is valid for the call.
+    let client = unsafe {
+        ClientOptions::new().open_with_security_attributes_raw(
+            &name,
+            (&mut attrs as *mut SECURITY_ATTRIBUTES).cast(),
+        )
+    }
+    .unwrap();
+    assert!(inheritable(client.as_raw_handle()));
+    // SAFETY: null is allowed.
+    let client =
+        unsafe { ClientOptions::new().open_with_security_attributes_raw(&name, ptr::null_mut()) }
+            .unwrap();
+    assert!(!inheritable(client.as_raw_handle()));
+}

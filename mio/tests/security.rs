@@ -273,6 +273,11 @@ fn clients_check_the_owner() {
             .expect_owner(&[PipeOwner::Sid(sid.into())])
             .open(&name)
             .unwrap();
+        // The SDDL alias names the same SID.
+        ClientOptions::new()
+            .expect_owner(&[PipeOwner::Sid(alias.into())])
+            .open(&name)
+            .unwrap();
         // Another owner only: refused.
         let e = ClientOptions::new()
             .expect_owner(&[PipeOwner::Sid("S-1-5-19".into())])

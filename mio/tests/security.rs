@@ -71,6 +71,35 @@ fn my_sid() -> String {
     take_wide(s)
 }
 
+/// A SID as `S-1-...`, also when SDDL printed it as an alias (`SY`, `BA`,
+/// or `LA` for the local Administrator account a test may run as).
+fn canon(sid: &str) -> String {
+    use windows_sys::Win32::Security::Authorization::ConvertStringSidToSidW;
+    if sid.starts_with("S-") {
+        return sid.to_string();
+    }
+    let w: Vec<u16> = sid.encode_utf16().chain(Some(0)).collect();
+    let mut psid = ptr::null_mut();
+    // SAFETY: a NUL-terminated string; `psid` receives a SID we free.
+    assert_ne!(
+        unsafe { ConvertStringSidToSidW(w.as_ptr(), &mut psid) },
+        0,
+        "{sid}"
+    );
+    let mut s = ptr::null_mut();
+    // SAFETY: a valid SID; `s` receives a string freed by take_wide.
+    assert_ne!(unsafe { ConvertSidToStringSidW(psid, &mut s) }, 0);
+    // SAFETY: LocalAlloc'ed by the conversion, freed once.
+    unsafe { LocalFree(psid) };
+    take_wide(s)
+}
+
+/// An ACE's type, flags and rights, and its SID made canonical.
+fn ace_parts(ace: &str) -> (String, String) {
+    let (head, sid) = ace.rsplit_once(";;;").unwrap_or((ace, ""));
+    (head.to_string(), canon(sid))
+}
+
 /// The owner and DACL of the pipe behind `h` as SDDL (`GetSecurityInfo`).
 fn sddl_of(h: RawHandle) -> String {
     let mut sd: PSECURITY_DESCRIPTOR = ptr::null_mut();
@@ -133,21 +162,22 @@ fn assert_current_user_only(h: RawHandle, what: &str) {
     let sddl = sddl_of(h);
     println!("{what}: {sddl}");
     let (owner, flags, aces) = parse(&sddl);
-    assert_eq!(owner, me, "{what}: owner of {sddl}");
+    assert_eq!(canon(&owner), me, "{what}: owner of {sddl}");
     assert_eq!(flags, "P", "{what}: a protected DACL: {sddl}");
     // Windows maps GENERIC_ALL to the pipe's FILE_ALL_ACCESS (FA) when it
     // stores the DACL; Wine may keep GENERIC_ALL (GA). Either way: full
     // control, allow, no inheritance flags, and nothing else.
     assert_eq!(aces.len(), 2, "{what}: exactly two ACEs: {sddl}");
     let full = |ace: &String, sid: &str| {
-        ace == &format!("A;;FA;;;{sid}") || ace == &format!("A;;GA;;;{sid}")
+        let (rights, ace_sid) = ace_parts(ace);
+        (rights == "A;;FA" || rights == "A;;GA") && ace_sid == sid
     };
     assert!(
         full(&aces[0], &me),
         "{what}: first ACE is the user's: {sddl}"
     );
     assert!(
-        full(&aces[1], "SY"),
+        full(&aces[1], "S-1-5-18"),
         "{what}: second ACE is SYSTEM's: {sddl}"
     );
 }
@@ -244,6 +274,7 @@ fn clients_check_the_owner() {
             continue;
         };
         let recorded = parse(&sddl_of(server[0].as_raw_handle())).0;
+        let recorded = canon(&recorded);
         if recorded == me {
             wine_limitation(&format!(
                 "the O:{alias} of a pipe's security descriptor is not recorded: its owner \
@@ -254,7 +285,7 @@ fn clients_check_the_owner() {
             assert!(c.is_ok(), "{:?}", c.err());
             continue;
         }
-        assert_eq!(recorded, alias, "the pipe's owner as recorded");
+        assert_eq!(recorded, sid, "the pipe's owner as recorded ({alias})");
         // Not the current user: refused, naming the owner found and the one expected.
         let e = ClientOptions::new()
             .current_user_only(true)

@@ -8,8 +8,11 @@ use crate::front::AsyncFront;
 /// mio-named-pipes, and its methods' examples read as they do here.
 ///
 /// Defaults: duplex, byte mode, 64 KiB buffers each way, unlimited
-/// instances, remote clients rejected, not necessarily the first instance.
-/// Every instance is opened for overlapped I/O.
+/// instances, remote clients rejected, only this process's user (and
+/// SYSTEM) may open it
+/// ([`current_user_only`](named_pipes_core::ServerOptions::current_user_only)),
+/// not necessarily the first instance. Every instance is opened for
+/// overlapped I/O.
 ///
 /// | method | here |
 /// | --- | --- |

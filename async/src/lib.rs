@@ -51,8 +51,9 @@ pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 pub use named_pipe::{Connect, Drain, NamedPipe, RecvMsg};
 #[cfg(windows)]
 pub use named_pipes_core::{
-    is_busy, ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, SecurityDescriptor, DEFAULT_LINGER,
-    DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, ERROR_PIPE_BUSY, UNLIMITED_INSTANCES,
+    is_busy, ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, PipeOwner, SecurityDescriptor,
+    DEFAULT_LINGER, DEFAULT_MAX_MESSAGE, DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, ERROR_PIPE_BUSY,
+    UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]
 pub use open::Open;

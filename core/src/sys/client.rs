@@ -9,14 +9,17 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT};
+use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
 
 use super::pipe::{owned, wide};
+use super::{info, security};
 use crate::engine::busy::BusyWait;
+use crate::engine::policy;
 
 /// How to open a client.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ClientParams {
     /// `dwDesiredAccess`.
     pub(crate) access: u32,
@@ -27,6 +30,13 @@ pub(crate) struct ClientParams {
     /// How long to wait for a free instance; `None`: fail at once; too
     /// large for the clock: for ever.
     pub(crate) busy_timeout: Option<Duration>,
+    /// The owners (canonical SID strings) the pipe may have; empty: any.
+    pub(crate) owners: Vec<String>,
+    /// The process id the pipe's server must have, if any.
+    pub(crate) server_pid: Option<u32>,
+    /// `lpSecurityAttributes`: null, or attributes the caller keeps valid
+    /// for the whole `open`.
+    pub(crate) security: *const SECURITY_ATTRIBUTES,
 }
 
 /// Lets another thread stop a client's open that waits for a free
@@ -90,14 +100,16 @@ pub(crate) fn open(
             }
             None => None,
         };
-        // SAFETY: `name` is NUL-terminated and outlives the call; no
-        // security attributes and no template.
+        // SAFETY: `name` is NUL-terminated and outlives the call;
+        // `p.security` is null or attributes the caller keeps valid for the
+        // whole open (the contract of `open_with_security_attributes_raw`);
+        // no template.
         let h = unsafe {
             CreateFileW(
                 name.as_ptr(),
                 p.access,
                 0,
-                ptr::null(),
+                p.security,
                 OPEN_EXISTING,
                 FILE_FLAG_OVERLAPPED | p.security_qos,
                 ptr::null_mut(),
@@ -107,6 +119,9 @@ pub(crate) fn open(
         drop(gate);
         match opened {
             Ok(h) => {
+                // Before anything else: an unexpected server gets nothing
+                // but the open (the handle closes on the error).
+                check_server(&h, p)?;
                 if let Some(mode) = p.read_mode {
                     set_read_mode(&h, mode)?;
                 }
@@ -140,6 +155,21 @@ pub(crate) fn open(
 
 fn cancelled() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "the open was cancelled")
+}
+
+/// Checks who serves the pipe just opened: its owner and its server's
+/// process id, as `p` asks; `PermissionDenied` with what was found otherwise.
+fn check_server(h: &OwnedHandle, p: &ClientParams) -> io::Result<()> {
+    let denied = |msg| io::Error::new(io::ErrorKind::PermissionDenied, msg);
+    if !p.owners.is_empty() {
+        let owner = security::owner_sid(h.as_raw_handle())?;
+        policy::check_owner(&owner, &p.owners).map_err(denied)?;
+    }
+    if p.server_pid.is_some() {
+        let pid = info::id(h.as_raw_handle(), info::Id::ServerProcess)?;
+        policy::check_server_process(pid, p.server_pid).map_err(denied)?;
+    }
+    Ok(())
 }
 
 fn timed_out() -> io::Error {

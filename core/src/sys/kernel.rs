@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
 
-use super::front::{Front, PipeSpec, Port, Sink};
+use super::front::{Alive, Front, PipeSpec, Port, Sink};
 use super::op::{self, Op, WeakOp};
 use super::pipe;
 use super::reaper::{self, Visit};
@@ -61,6 +61,8 @@ struct State<F: Front> {
     linger: Duration,
     /// The deadline of the dropped pipe's linger.
     lingering: Option<Linger>,
+    /// A listener's instance: counted alive until its handle closes.
+    census: Option<Alive>,
 }
 
 /// For fronts' listeners: called whenever a pipe's readiness changes,
@@ -84,6 +86,7 @@ pub(crate) struct Win32<'a, F: Front> {
     skip: bool,
     handle: &'a mut Option<OwnedHandle>,
     forgotten: &'a mut Vec<WeakOp<F>>,
+    census: &'a mut Option<Alive>,
 }
 
 impl<F: Front> Kernel for Win32<'_, F> {
@@ -119,6 +122,8 @@ impl<F: Front> Kernel for Win32<'_, F> {
 
     fn close(&mut self) {
         drop(self.handle.take());
+        // No longer an instance of its listener's name.
+        drop(self.census.take());
     }
 }
 
@@ -133,6 +138,7 @@ impl<F: Front> Shared<F> {
             limits,
             linger,
             created,
+            census,
         } = spec;
         let engine = if listening {
             Engine::listening(framing)
@@ -153,6 +159,7 @@ impl<F: Front> Shared<F> {
                 forgotten: Vec::new(),
                 linger,
                 lingering: None,
+                census,
             }),
         })
     }
@@ -180,6 +187,7 @@ impl<F: Front> Shared<F> {
             skip,
             driven,
             forgotten,
+            census,
             ..
         } = st;
         let k = Win32 {
@@ -188,6 +196,7 @@ impl<F: Front> Shared<F> {
             skip: *skip,
             handle,
             forgotten,
+            census,
         };
         (engine, k, driven)
     }

@@ -41,14 +41,15 @@ use crate::front::{self, AsyncFront, AsyncSink, Side, Wakers};
 ///
 /// Every future and poll function here is cancel safe: dropping a
 /// [`connect`](NamedPipe::connect), [`recv_msg`](NamedPipe::recv_msg),
-/// [`drain`](NamedPipe::drain), or a read or write future of tokio's or
-/// futures' extension traits before it completes loses no data. A read
-/// that did not complete took no byte (what was read ahead stays for the
-/// next read); a write that did not complete accepted no byte (one that
-/// completed accepted its count, which is then delivered);
-/// `read_exact`/`write_all` keep their progress in the future itself, as
-/// with any stream. [`NamedPipe::open`] is cancel safe too: a dropped
-/// [`Open`](crate::Open) stops its wait and opens no client.
+/// [`drain`](NamedPipe::drain), or a single `read` or `write` future of
+/// tokio's or futures' extension traits before it completes loses no
+/// data. A read that did not complete took no byte (what was read ahead
+/// stays for the next read); a write that did not complete accepted no
+/// byte (one that completed accepted its count, which is then delivered).
+/// `read_exact` and `write_all` are not cancel safe, as on any stream:
+/// their progress lives in the future, and is lost with it.
+/// [`NamedPipe::open`] is cancel safe too: a dropped [`Open`](crate::Open)
+/// stops its wait and opens no client.
 ///
 /// With feature `tokio`, `NamedPipe` and `&NamedPipe` implement tokio's
 /// `AsyncRead` and `AsyncWrite`; with feature `futures-io`, the traits of

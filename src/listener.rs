@@ -203,7 +203,9 @@ impl Drop for Driver {
 
 impl PipeListener {
     /// Listens on `addr` with [`ServerOptions`]' defaults and
-    /// [`DEFAULT_PENDING`] instances.
+    /// [`DEFAULT_PENDING`] instances: only the user this process runs as,
+    /// and SYSTEM, may connect (see
+    /// [`current_user_only`](named_pipes_core::ServerOptions::current_user_only)).
     ///
     /// # Errors
     ///

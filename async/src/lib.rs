@@ -51,7 +51,7 @@ pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 pub use named_pipe::{Connect, NamedPipe, RecvMsg};
 #[cfg(windows)]
 pub use named_pipes_core::{
-    ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, SecurityDescriptor, DEFAULT_LINGER,
+    ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, PipeOwner, SecurityDescriptor, DEFAULT_LINGER,
     DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]

@@ -68,7 +68,7 @@ pub mod front {
 pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(windows)]
 pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
+    ClientOptions, PipeMode, PipeOwner, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
     DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]

@@ -14,7 +14,8 @@ use std::time::Duration;
 use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE};
 use windows_sys::Win32::Storage::FileSystem::{
     FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_WRITE_THROUGH, FILE_WRITE_ATTRIBUTES,
-    PIPE_ACCESS_INBOUND, PIPE_ACCESS_OUTBOUND, SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT,
+    PIPE_ACCESS_INBOUND, PIPE_ACCESS_OUTBOUND, READ_CONTROL, SECURITY_IDENTIFICATION,
+    SECURITY_SQOS_PRESENT,
 };
 use windows_sys::Win32::System::Pipes::{
     PIPE_READMODE_BYTE, PIPE_READMODE_MESSAGE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
@@ -86,7 +87,9 @@ impl fmt::Debug for SecurityDescriptor {
 /// Creates server instances (`CreateNamedPipeW`).
 ///
 /// Defaults: duplex, byte mode, 64 KiB buffers each way, unlimited
-/// instances, remote clients rejected, not necessarily the first instance
+/// instances, remote clients rejected, only this process's user (and
+/// SYSTEM) may open it ([`current_user_only`](ServerOptions::current_user_only)),
+/// not necessarily the first instance
 /// (a listener always makes its first one so). Every instance is
 /// opened for overlapped I/O. `F` is the front whose pipes it makes
 /// ([`Front::Pipe`], [`Front::Listener`]).
@@ -116,6 +119,7 @@ pub struct ServerOptions<F: Front> {
     reject_remote: bool,
     write_through: bool,
     security: Option<SecurityDescriptor>,
+    current_user_only: bool,
     linger: Duration,
     limits: Limits,
     front: PhantomData<fn() -> F>,
@@ -143,6 +147,7 @@ impl<F: Front> fmt::Debug for ServerOptions<F> {
             .field("reject_remote", &self.reject_remote)
             .field("write_through", &self.write_through)
             .field("security", &self.security)
+            .field("current_user_only", &self.current_user_only)
             .field("linger", &self.linger)
             .field("limits", &self.limits)
             .finish()
@@ -173,6 +178,7 @@ impl<F: Front> Default for ServerOptions<F> {
             reject_remote: true,
             write_through: false,
             security: None,
+            current_user_only: true,
             linger: DEFAULT_LINGER,
             limits: Limits::default(),
             front: PhantomData,
@@ -375,18 +381,61 @@ impl<F: Front> ServerOptions<F> {
         self
     }
 
-    /// Who may open the pipe (`lpSecurityAttributes`). Without one, the
-    /// default DACL of the creating process applies.
+    /// Who may open the pipe (`lpSecurityAttributes`): this descriptor
+    /// instead of the current-user-only one
+    /// ([`current_user_only`](ServerOptions::current_user_only), the
+    /// default), whatever that option says.
+    ///
+    /// Mind that for a pipe, write access lets a client create server
+    /// instances of the name: `GENERIC_WRITE` (`GW`, `FILE_GENERIC_WRITE`)
+    /// includes `FILE_CREATE_PIPE_INSTANCE` (`FILE_APPEND_DATA`, 0x4). To
+    /// let other users read and write as clients without being able to
+    /// serve the name, grant `FILE_GENERIC_READ | FILE_GENERIC_WRITE` without
+    /// `FILE_CREATE_PIPE_INSTANCE` (`0x0012019b`) instead of `GW`/`GA`, as in
+    /// `D:P(A;;GA;;;SY)(A;;GA;;;OW)(A;;0x0012019b;;;AU)` (full control for
+    /// SYSTEM and the owner, read and write for authenticated users).
     ///
     /// ```
     /// # use named_pipes_core::{Front, SecurityDescriptor, ServerOptions};
     /// # fn example<F: Front>() {
-    /// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;OW)").unwrap();
+    /// let sd = SecurityDescriptor::from_sddl("D:P(A;;GA;;;SY)(A;;GA;;;OW)(A;;0x0012019b;;;AU)").unwrap();
     /// ServerOptions::<F>::new().security_descriptor(&sd);
     /// # }
     /// ```
     pub fn security_descriptor(&mut self, sd: &SecurityDescriptor) -> &mut Self {
         self.security = Some(sd.clone());
+        self
+    }
+
+    /// Whether only the user this process runs as (and SYSTEM) may open the
+    /// pipe: on by default. The pipe is then created with a security
+    /// descriptor owned by the process token's user SID
+    /// (`GetTokenInformation(TokenUser)`; not `OW`, which in an elevated
+    /// token is the Administrators group) with a protected DACL granting
+    /// `GENERIC_ALL` to that user and to SYSTEM (`LocalSystem`), and to
+    /// nobody else: `O:<user>D:P(A;;GA;;;<user>)(A;;GA;;;SY)`. No other
+    /// user, and no process of the same user running in an AppContainer,
+    /// can open it.
+    ///
+    /// A [`security_descriptor`](ServerOptions::security_descriptor), if
+    /// set, is used instead. `current_user_only(false)` without one gives
+    /// the pipe Windows' default security descriptor for named pipes: full
+    /// control for SYSTEM, the Administrators group and the creator's
+    /// owner (the token's default owner), and **read access for Everyone
+    /// and the Anonymous account** (as `tokio`'s and `std`'s pipes get):
+    /// any local user, or an anonymous network logon where remote clients
+    /// are allowed, can then open the pipe for reading and read what the
+    /// server writes.
+    ///
+    /// ```
+    /// # use named_pipes_core::{Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// // Windows' default DACL, as other pipe libraries have it:
+    /// ServerOptions::<F>::new().current_user_only(false);
+    /// # }
+    /// ```
+    pub fn current_user_only(&mut self, on: bool) -> &mut Self {
+        self.current_user_only = on;
         self
     }
 
@@ -532,7 +581,16 @@ impl<F: Front> ServerOptions<F> {
         if self.reject_remote {
             pipe_mode |= PIPE_REJECT_REMOTE_CLIENTS;
         }
-        let attributes = self.security.as_ref().map(|sd| sd.0.attributes());
+        let current;
+        let descriptor = match (&self.security, self.current_user_only) {
+            (Some(sd), _) => Some(&*sd.0),
+            (None, true) => {
+                current = security::current_user_only()?;
+                Some(&*current)
+            }
+            (None, false) => None,
+        };
+        let attributes = descriptor.map(|sd| sd.attributes());
         let params = pipe::ServerParams {
             open_mode,
             pipe_mode,
@@ -580,7 +638,10 @@ fn check_limits(l: Limits) -> io::Result<Limits> {
 ///
 /// Defaults: read and write access, byte read mode, the server may
 /// identify the client but not act as it (`SECURITY_SQOS_PRESENT |
-/// SECURITY_IDENTIFICATION`), no waiting when every instance is busy.
+/// SECURITY_IDENTIFICATION`), no waiting when every instance is busy, any
+/// owner of the pipe accepted (see
+/// [`current_user_only`](ClientOptions::current_user_only) and
+/// [`expect_owner`](ClientOptions::expect_owner) to check who serves).
 /// `F` is the front whose pipes it opens ([`Front::Pipe`]).
 ///
 /// # Examples
@@ -604,6 +665,9 @@ pub struct ClientOptions<F: Front> {
     mode: PipeMode,
     security_qos: u32,
     busy_timeout: Option<Duration>,
+    current_user_only: bool,
+    owners: Vec<PipeOwner>,
+    server_pid: Option<u32>,
     linger: Duration,
     limits: Limits,
     front: PhantomData<fn() -> F>,
@@ -611,7 +675,50 @@ pub struct ClientOptions<F: Front> {
 
 impl<F: Front> Clone for ClientOptions<F> {
     fn clone(&self) -> Self {
-        ClientOptions { ..*self }
+        ClientOptions {
+            owners: self.owners.clone(),
+            ..*self
+        }
+    }
+}
+
+/// Who may own the pipe a client opens
+/// ([`ClientOptions::expect_owner`]): the owner of a pipe is the user that
+/// created its first instance (or the owner its security descriptor names),
+/// so checking it tells whether the expected party serves the name or
+/// another user squatted it.
+///
+/// ```
+/// use named_pipes_core::{ClientOptions, Front, PipeOwner};
+/// # fn example<F: Front>() {
+/// // A service running as SYSTEM, or a pipe of this user.
+/// ClientOptions::<F>::new().expect_owner(&[PipeOwner::LocalSystem, PipeOwner::CurrentUser]);
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PipeOwner {
+    /// The user this process runs as (its token's user SID).
+    CurrentUser,
+    /// The LocalSystem account, `S-1-5-18`, as services run.
+    LocalSystem,
+    /// The builtin Administrators group, `S-1-5-32-544`: the owner of what
+    /// an elevated administrator creates.
+    Administrators,
+    /// Any SID, as a string: `S-1-5-...`, or an SDDL alias such as `BA`
+    /// (an invalid string makes `open` fail with `InvalidInput`).
+    Sid(String),
+}
+
+impl PipeOwner {
+    /// The canonical SID string of this owner.
+    fn sid(&self) -> io::Result<String> {
+        match self {
+            PipeOwner::CurrentUser => security::current_user_sid(),
+            PipeOwner::LocalSystem => Ok(security::LOCAL_SYSTEM.to_string()),
+            PipeOwner::Administrators => Ok(security::ADMINISTRATORS.to_string()),
+            PipeOwner::Sid(s) => security::canonical_sid(s),
+        }
     }
 }
 
@@ -623,6 +730,9 @@ impl<F: Front> fmt::Debug for ClientOptions<F> {
             .field("mode", &self.mode)
             .field("security_qos", &self.security_qos)
             .field("busy_timeout", &self.busy_timeout)
+            .field("current_user_only", &self.current_user_only)
+            .field("owners", &self.owners)
+            .field("server_pid", &self.server_pid)
             .field("linger", &self.linger)
             .field("limits", &self.limits)
             .finish()
@@ -637,6 +747,9 @@ impl<F: Front> Default for ClientOptions<F> {
             mode: PipeMode::Byte,
             security_qos: SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
             busy_timeout: None,
+            current_user_only: false,
+            owners: Vec::new(),
+            server_pid: None,
             linger: DEFAULT_LINGER,
             limits: Limits::default(),
             front: PhantomData,
@@ -735,6 +848,82 @@ impl<F: Front> ClientOptions<F> {
         self
     }
 
+    /// Whether the pipe's owner must be the user this process runs as (its
+    /// token's user SID): off by default. `open` reads the owner of the
+    /// pipe it opened (`GetSecurityInfo`, `SE_KERNEL_OBJECT`,
+    /// `OWNER_SECURITY_INFORMATION`) and, if it is not allowed, closes the
+    /// handle and fails with `PermissionDenied` naming the owner found and
+    /// the owners expected; the server sees a client that connected and
+    /// left, having sent nothing. A pipe made by this crate's servers with
+    /// their defaults ([`ServerOptions::current_user_only`]) is owned by
+    /// its creator's user.
+    ///
+    /// Together with [`expect_owner`](ClientOptions::expect_owner), the
+    /// owner must be the current user or one of those.
+    ///
+    /// ```
+    /// use named_pipes_core::{ClientOptions, Front, ServerOptions};
+    /// # fn example<F: Front>() {
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-cuo-{}", std::process::id());
+    /// let server = ServerOptions::<F>::new().create(&name).unwrap();
+    /// let client = ClientOptions::<F>::new().current_user_only(true).open(&name).unwrap();
+    /// # drop((server, client));
+    /// # }
+    /// ```
+    pub fn current_user_only(&mut self, on: bool) -> &mut Self {
+        self.current_user_only = on;
+        self
+    }
+
+    /// The owners the pipe may have: `open` fails with `PermissionDenied`
+    /// when the owner of the pipe it opened is none of these (nor the
+    /// current user, with [`current_user_only`](ClientOptions::current_user_only)).
+    /// Empty (the default): no owner check. The check is as
+    /// `current_user_only` describes.
+    ///
+    /// ```
+    /// use named_pipes_core::{ClientOptions, Front, PipeOwner};
+    /// # fn example<F: Front>() {
+    /// ClientOptions::<F>::new().expect_owner(&[
+    ///     PipeOwner::CurrentUser,
+    ///     PipeOwner::LocalSystem,
+    ///     PipeOwner::Sid("S-1-5-32-544".into()),
+    /// ]);
+    /// # }
+    /// ```
+    pub fn expect_owner(&mut self, owners: &[PipeOwner]) -> &mut Self {
+        self.owners = owners.to_vec();
+        self
+    }
+
+    /// The process id the pipe's server must have
+    /// (`GetNamedPipeServerProcessId` on the opened handle); `None` (the
+    /// default) accepts any. Another server process makes `open` fail with
+    /// `PermissionDenied` naming both ids, the handle closed.
+    ///
+    /// ```
+    /// # use named_pipes_core::{ClientOptions, Front};
+    /// # fn example<F: Front>(server_pid: u32) {
+    /// ClientOptions::<F>::new().expect_server_process_id(Some(server_pid));
+    /// # }
+    /// ```
+    pub fn expect_server_process_id(&mut self, pid: Option<u32>) -> &mut Self {
+        self.server_pid = pid;
+        self
+    }
+
+    /// The owner SIDs `open` accepts; empty for no check.
+    fn owner_sids(&self) -> io::Result<Vec<String>> {
+        let mut sids = Vec::new();
+        if self.current_user_only {
+            sids.push(security::current_user_sid()?);
+        }
+        for owner in &self.owners {
+            sids.push(owner.sid()?);
+        }
+        Ok(sids)
+    }
+
     /// Whether `open` may wait while every instance is busy: a
     /// [`busy_timeout`](ClientOptions::busy_timeout) above zero is set (an
     /// async front waits on a thread of its own then).
@@ -816,8 +1005,13 @@ impl<F: Front> ClientOptions<F> {
     /// `NotFound` when no server of that name exists; when every instance is
     /// busy, the OS error `ERROR_PIPE_BUSY` as is (`raw_os_error() == Some(231)`) without a
     /// `busy_timeout`, or `TimedOut` once it has passed; `InvalidInput` for
-    /// `max_read` or `write_queue` below 4096, or for a
-    /// NUL in the name.
+    /// `max_read` or `write_queue` below 4096, for a
+    /// NUL in the name, or for a [`PipeOwner::Sid`] that is no SID;
+    /// `PermissionDenied` when the pipe's owner or server process is not
+    /// the one expected ([`current_user_only`](ClientOptions::current_user_only),
+    /// [`expect_owner`](ClientOptions::expect_owner),
+    /// [`expect_server_process_id`](ClientOptions::expect_server_process_id)),
+    /// or when the pipe's security descriptor does not let this user open it.
     ///
     /// ```
     /// use named_pipes_core::{ClientOptions, Front};
@@ -828,6 +1022,8 @@ impl<F: Front> ClientOptions<F> {
     /// ```
     pub fn open<A: AsRef<OsStr>>(&self, addr: A) -> io::Result<F::Pipe> {
         let limits = check_limits(self.limits)?;
+        let owners = self.owner_sids()?;
+        let checks = !owners.is_empty() || self.server_pid.is_some();
         let params = client::ClientParams {
             // Setting the read mode needs FILE_WRITE_ATTRIBUTES, part of GENERIC_WRITE.
             access: if self.read { GENERIC_READ } else { 0 }
@@ -836,13 +1032,17 @@ impl<F: Front> ClientOptions<F> {
                     FILE_WRITE_ATTRIBUTES
                 } else {
                     0
-                },
+                }
+                // Reading the owner needs READ_CONTROL (part of GENERIC_READ and GENERIC_WRITE).
+                | if checks { READ_CONTROL } else { 0 },
             security_qos: self.security_qos,
             read_mode: match self.mode {
                 PipeMode::Byte => None,
                 PipeMode::Message => Some(PIPE_READMODE_MESSAGE),
             },
             busy_timeout: self.busy_timeout,
+            owners,
+            server_pid: self.server_pid,
         };
         let handle = client::open(addr.as_ref(), &params)?;
         let mut spec = PipeSpec::queried(handle, false);

@@ -18,6 +18,7 @@ use std::io;
 use std::mem;
 
 pub(crate) mod budget;
+pub(crate) mod policy;
 pub(crate) mod table;
 
 #[cfg(test)]

@@ -14,9 +14,11 @@ use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED,
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
 
 use super::pipe::{owned, wide};
+use super::{info, security};
+use crate::engine::policy;
 
 /// How to open a client.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ClientParams {
     /// `dwDesiredAccess`.
     pub(crate) access: u32,
@@ -26,6 +28,10 @@ pub(crate) struct ClientParams {
     pub(crate) read_mode: Option<u32>,
     /// How long to wait for a free instance; `None`: fail at once.
     pub(crate) busy_timeout: Option<Duration>,
+    /// The owners (canonical SID strings) the pipe may have; empty: any.
+    pub(crate) owners: Vec<String>,
+    /// The process id the pipe's server must have, if any.
+    pub(crate) server_pid: Option<u32>,
 }
 
 /// How long a busy wait that ended early pauses before it tries again.
@@ -65,6 +71,9 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
         };
         match owned(h) {
             Ok(h) => {
+                // Before anything else: an unexpected server gets nothing
+                // but the open (the handle closes on the error).
+                check_server(&h, p)?;
                 if let Some(mode) = p.read_mode {
                     set_read_mode(&h, mode)?;
                 }
@@ -107,6 +116,21 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Checks who serves the pipe just opened: its owner and its server's
+/// process id, as `p` asks; `PermissionDenied` with what was found otherwise.
+fn check_server(h: &OwnedHandle, p: &ClientParams) -> io::Result<()> {
+    let denied = |msg| io::Error::new(io::ErrorKind::PermissionDenied, msg);
+    if !p.owners.is_empty() {
+        let owner = security::owner_sid(h.as_raw_handle())?;
+        policy::check_owner(&owner, &p.owners).map_err(denied)?;
+    }
+    if p.server_pid.is_some() {
+        let pid = info::id(h.as_raw_handle(), info::Id::ServerProcess)?;
+        policy::check_server_process(pid, p.server_pid).map_err(denied)?;
+    }
+    Ok(())
 }
 
 fn timed_out() -> io::Error {

@@ -11,7 +11,7 @@ use std::os::windows::io::{AsRawHandle, OwnedHandle, RawHandle};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::pipe;
+use super::{pipe, security};
 use crate::engine::{Framing, Limits, Readiness};
 
 /// How long a dropped pipe keeps delivering what `write` accepted before
@@ -57,14 +57,21 @@ impl PipeSpec {
     /// constructor makes it — duplex, byte mode, overlapped, 64 KiB buffers
     /// each way, unlimited instances, the first instance of its name
     /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), remote clients rejected
-    /// (`PIPE_REJECT_REMOTE_CLIENTS`).
+    /// (`PIPE_REJECT_REMOTE_CLIENTS`), current-user-only (see
+    /// [`ServerOptions::current_user_only`](crate::ServerOptions::current_user_only)).
     ///
     /// # Errors
     ///
     /// The OS error: `PermissionDenied` if an instance of that name exists
     /// already, `InvalidInput` if the name holds a NUL.
     pub fn default_server(addr: &OsStr) -> io::Result<PipeSpec> {
-        let handle = pipe::create_server(addr, &pipe::ServerParams::default_server())?;
+        let sd = security::current_user_only()?;
+        let attributes = sd.attributes();
+        let params = pipe::ServerParams {
+            security: &attributes,
+            ..pipe::ServerParams::default_server()
+        };
+        let handle = pipe::create_server(addr, &params)?;
         Ok(PipeSpec {
             handle,
             listening: true,

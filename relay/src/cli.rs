@@ -830,7 +830,7 @@ fn known(code: i32) -> Option<&'static str> {
         10060 => "the connection timed out",
         10061 => "connection refused (nothing listens there)",
         11001 => "no such host",
-        11002 | 11003 | 11004 => "the host name cannot be resolved now",
+        11002..=11004 => "the host name cannot be resolved now",
         _ => return None,
     })
 }

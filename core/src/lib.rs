@@ -75,3 +75,5 @@ pub use options::{
 pub use sys::front::Front;
 #[cfg(windows)]
 pub use sys::front::DEFAULT_LINGER;
+#[cfg(windows)]
+pub use sys::stdio::take_stdout;

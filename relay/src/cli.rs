@@ -515,7 +515,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Usage> {
     }
     if name == "listen" {
         if let Some(o) = seen.opening {
-            return Err(usage(format!("{o} is for connect and tcp-listen, not listen")));
+            return Err(usage(format!(
+                "{o} is for connect and tcp-listen, not listen"
+            )));
         }
     }
     if name == "connect" {
@@ -532,7 +534,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Usage> {
         _ => None,
     };
     if seen.remote_tcp && tcp_side.is_none() {
-        return Err(usage("--allow-remote-tcp is for tcp-listen and listen --tcp"));
+        return Err(usage(
+            "--allow-remote-tcp is for tcp-listen and listen --tcp",
+        ));
     }
     if let Some(addr) = tcp_side {
         let (host, _) = host_port(addr)?;
@@ -653,15 +657,13 @@ fn duration(v: &str) -> Option<Duration> {
 /// Whether `v` looks like a SID string, `S-1-...`.
 fn is_sid(v: &str) -> bool {
     let mut parts = v.split('-');
-    parts.next().is_some_and(|s| s.eq_ignore_ascii_case("s"))
-        && parts.next() == Some("1")
-        && {
-            let rest: Vec<&str> = parts.collect();
-            !rest.is_empty()
-                && rest
-                    .iter()
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        }
+    parts.next().is_some_and(|s| s.eq_ignore_ascii_case("s")) && parts.next() == Some("1") && {
+        let rest: Vec<&str> = parts.collect();
+        !rest.is_empty()
+            && rest
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    }
 }
 
 /// Groups that are "other users": SDDL alias, SID, and name.
@@ -1086,7 +1088,10 @@ mod tests {
     fn an_sddl_that_lets_others_write_needs_allow_others() {
         for (sddl, who) in [
             ("D:(A;;GA;;;WD)", Some("Everyone (WD)")),
-            ("D:P(A;;GA;;;SY)(A;;GRGW;;;AU)", Some("Authenticated Users (AU)")),
+            (
+                "D:P(A;;GA;;;SY)(A;;GRGW;;;AU)",
+                Some("Authenticated Users (AU)"),
+            ),
             ("D:(A;;FA;;;S-1-1-0)", Some("Everyone (WD)")),
             ("D:(A;;0x12019f;;;AN)", Some("Anonymous (AN)")),
             ("D:(A;;0x4;;;WD)", Some("Everyone (WD)")),
@@ -1106,8 +1111,18 @@ mod tests {
         ] {
             assert_eq!(sddl_lets_others_write(sddl), who, "{sddl}");
         }
-        let e = p(&["listen", r"\\.\pipe\x", "--sddl", "D:(A;;GA;;;WD)", "--stdio"]).unwrap_err();
-        assert!(e.0.contains("Everyone (WD)") && e.0.contains("--allow-others"), "{e}");
+        let e = p(&[
+            "listen",
+            r"\\.\pipe\x",
+            "--sddl",
+            "D:(A;;GA;;;WD)",
+            "--stdio",
+        ])
+        .unwrap_err();
+        assert!(
+            e.0.contains("Everyone (WD)") && e.0.contains("--allow-others"),
+            "{e}"
+        );
         assert!(p(&[
             "listen",
             r"\\.\pipe\x",
@@ -1137,12 +1152,18 @@ mod tests {
         ] {
             let w = words(&io::Error::from_raw_os_error(code));
             assert!(w.contains(says), "{code}: {w}");
-            assert!(!w.contains("FormatMessage") && !w.contains("os error"), "{w}");
+            assert!(
+                !w.contains("FormatMessage") && !w.contains("os error"),
+                "{w}"
+            );
         }
         let w = words(&io::Error::from_raw_os_error(1_234_567));
         assert!(w.ends_with("(OS error 1234567)"), "{w}");
         assert!(!w.contains("FormatMessage"), "{w}");
-        assert_eq!(kind_words(io::ErrorKind::ConnectionRefused), "connection refused");
+        assert_eq!(
+            kind_words(io::ErrorKind::ConnectionRefused),
+            "connection refused"
+        );
         assert!(reader_left(&io::Error::from_raw_os_error(232)));
         assert!(reader_left(&io::ErrorKind::BrokenPipe.into()));
         assert!(!reader_left(&io::Error::from_raw_os_error(5)));
@@ -1200,7 +1221,13 @@ mod tests {
                 "--max-clients is for listen and tcp-listen",
             ),
             (
-                &["tcp-listen", "127.0.0.1:1", r"\\.\pipe\x", "--max-clients", "0"][..],
+                &[
+                    "tcp-listen",
+                    "127.0.0.1:1",
+                    r"\\.\pipe\x",
+                    "--max-clients",
+                    "0",
+                ][..],
                 "--max-clients takes",
             ),
             (
@@ -1223,10 +1250,7 @@ mod tests {
                 &[r"\\.\pipe\x", "--idle-timeout", "soon"][..],
                 "--idle-timeout takes",
             ),
-            (
-                &["tcp-listen", "2375", r"\\.\pipe\x"][..],
-                "give HOST:PORT",
-            ),
+            (&["tcp-listen", "2375", r"\\.\pipe\x"][..], "give HOST:PORT"),
         ] {
             let e = p(args).unwrap_err();
             assert!(e.0.contains(says), "{args:?}: {e}");

@@ -485,8 +485,16 @@ impl Loop<'_> {
             // Everything of the pipe is with the writer: let it finish, so
             // the other side has it all, and learns of the end.
             self.to.finish().map_err(on(Side::Writing))?;
-            if !self.policy.drain_other_on_pipe_end || self.other_done() {
+            if !self.policy.drain_other_on_pipe_end {
                 return Ok(Round::Done);
+            }
+            if self.other_done() {
+                // What the other side sent reaches the pipe before the end
+                // (the process may exit at once after).
+                return match (&*self.pipe).flush() {
+                    Err(e) if would_block(&e) => Ok(Round::Wait),
+                    _ => Ok(Round::Done),
+                };
             }
             // Sending the other side to the pipe until it ends: if the pipe
             // is gone, its writes fail and `other_to_pipe` drops the rest.

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::{Events, Poll, PollOpt, Ready, Token};
 use mio_named_pipes::{
-    ClientOptions, NamedPipe, PipeListener, PipeMode, PipeOwner, SecurityDescriptor,
-    ServerOptions,
+    ClientOptions, NamedPipe, PipeListener, PipeMode, PipeOwner, SecurityDescriptor, ServerOptions,
 };
 
 use crate::cli::{self, Clients, Eof, Open, Owner, PipeEof, Serve, StdinEof, Target};
@@ -209,8 +208,10 @@ fn failed_words(f: &Failed, pipe: &str, reading: &str, writing: &str) -> String 
 }
 
 /// `connect`: stdin and stdout to a client of `pipe`.
+///
+/// Call it first, on the main thread: it takes stdout over.
 pub fn connect(pipe: &str, open: &Open, eof: Eof, verbose: bool) -> Result<(), Failure> {
-    let (stdin, stdout) = (stdin_file()?, stdout_file()?);
+    let (stdout, stdin) = (take_stdout()?, stdin_file()?);
     let p = open_pipe(pipe, open, verbose, "")?;
     let mut from = pump::incoming(stdin);
     let to = pump::outgoing(stdout);
@@ -224,10 +225,7 @@ pub fn connect(pipe: &str, open: &Open, eof: Eof, verbose: bool) -> Result<(), F
             log(verbose, format_args!("done: stdout's reader left"));
             Ok(())
         }
-        Err(f) => Err(fail(
-            FAILED,
-            failed_words(&f, pipe, "stdin", "stdout"),
-        )),
+        Err(f) => Err(fail(FAILED, failed_words(&f, pipe, "stdin", "stdout"))),
     }
 }
 
@@ -253,7 +251,12 @@ fn tcp_addr(addr: &str, allow_remote_tcp: bool) -> Result<SocketAddr, Failure> {
             )
         })?
         .next()
-        .ok_or_else(|| fail(USAGE, format!("cannot resolve `{host}` of `{addr}`: no address")))?;
+        .ok_or_else(|| {
+            fail(
+                USAGE,
+                format!("cannot resolve `{host}` of `{addr}`: no address"),
+            )
+        })?;
     cli::exposure(&at, allow_remote_tcp, addr).map_err(usage)?;
     Ok(at)
 }
@@ -311,8 +314,12 @@ pub fn listen(
         opts.pipe_mode(PipeMode::Message);
     }
     if let Some(sddl) = &serve.sddl {
-        let sd = SecurityDescriptor::from_sddl(sddl)
-            .map_err(|e| fail(USAGE, format!("bad SDDL `{sddl}`: {}", cli::words(&e))))?;
+        let sd = SecurityDescriptor::from_sddl(sddl).map_err(|_| {
+            fail(
+                USAGE,
+                format!("bad SDDL `{sddl}`: Windows cannot read it as a security descriptor"),
+            )
+        })?;
         opts.security_descriptor(&sd);
     }
     let tcp = match to {
@@ -464,6 +471,26 @@ impl Accepting {
 /// kernel transition each time); a relay reads bytes, console or not.
 fn stdin_file() -> Result<File, Failure> {
     own(io::stdin().as_handle(), "stdin")
+}
+
+/// This process's stdout, taken over: closing it at the pipe's end (with
+/// `--pipe-eof drain`) is then the end of the stream for its reader, while
+/// the relay goes on sending stdin. A handle of our own alone would not do:
+/// the process's would keep the stream open.
+// The relay's one `unsafe`: a call whose contract only `main` can keep.
+#[allow(unsafe_code)]
+fn take_stdout() -> Result<File, Failure> {
+    // SAFETY: `connect` calls this first, from `main`, before any other
+    // thread starts and before anything borrowed stdout's handle; the relay
+    // writes nothing to stdout through std afterwards (it logs to stderr).
+    match unsafe { named_pipes_core::take_stdout() } {
+        Ok(Some(h)) => Ok(File::from(h)),
+        Ok(None) => Err(fail(FAILED, "cannot use stdout: there is none".into())),
+        Err(e) => Err(fail(
+            FAILED,
+            format!("cannot use stdout: {}", cli::words(&e)),
+        )),
+    }
 }
 
 /// This process's stdout as a plain file handle of its own (see [`stdin_file`]).

@@ -79,12 +79,10 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
                 }
                 return Ok(h);
             }
-            Err(e) if waited && retry_busy_wait(e.raw_os_error()) => {
-                match deadline {
-                    Some(d) if Instant::now() < d => std::thread::sleep(RETRY_PAUSE),
-                    _ => return Err(e),
-                }
-            }
+            Err(e) if waited && retry_busy_wait(e.raw_os_error()) => match deadline {
+                Some(d) if Instant::now() < d => std::thread::sleep(RETRY_PAUSE),
+                _ => return Err(e),
+            },
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
                 let Some(deadline) = deadline else {
                     return Err(e);

@@ -77,3 +77,5 @@ pub use sys::front::Front;
 pub use sys::front::DEFAULT_LINGER;
 #[cfg(windows)]
 pub use sys::stdio::take_stdout;
+#[cfg(windows)]
+pub use sys::tcp::{tcp_peer, TcpPeer};

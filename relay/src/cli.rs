@@ -100,6 +100,9 @@ pub struct Clients {
     pub max: usize,
     /// TCP addresses that are not loopback are allowed.
     pub allow_remote_tcp: bool,
+    /// `tcp-listen` lets in local TCP peers of any user (default: only
+    /// processes of the relay's user).
+    pub any_tcp_peer: bool,
 }
 
 /// Where a listening relay sends each client.
@@ -231,6 +234,9 @@ Many connections (listen, tcp-listen):
   --allow-remote-tcp        tcp-listen may listen on, and listen --tcp connect to, an
                             address that is not loopback (default: refused: it would let
                             other machines reach the pipe)
+  --any-tcp-peer            tcp-listen lets in local TCP peers of any user (default: only
+                            processes running as the relay's user; others are closed at
+                            once, with a log line)
 Other:
   -v, --verbose             log connections, waits and ends to stderr, with times
   -h, --help                this text
@@ -255,6 +261,7 @@ struct Seen {
     opening: Option<String>,
     many: Option<String>,
     remote_tcp: bool,
+    any_tcp_peer: bool,
     stdin_eof: bool,
 }
 
@@ -279,6 +286,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Usage> {
     let mut clients = Clients {
         max: DEFAULT_MAX_CLIENTS,
         allow_remote_tcp: false,
+        any_tcp_peer: false,
     };
     let mut target: Option<Target> = None;
     let mut seen = Seen::default();
@@ -428,6 +436,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Usage> {
                 clients.allow_remote_tcp = true;
                 seen.remote_tcp = true;
             }
+            "--any-tcp-peer" => {
+                clients.any_tcp_peer = true;
+                seen.any_tcp_peer = true;
+            }
             "--tcp" => {
                 set_target(&mut target, Target::Tcp(value(&arg)?))?;
             }
@@ -533,6 +545,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Usage> {
         } => Some(addr),
         _ => None,
     };
+    if seen.any_tcp_peer && name != "tcp-listen" {
+        return Err(usage("--any-tcp-peer is for tcp-listen"));
+    }
     if seen.remote_tcp && tcp_side.is_none() {
         return Err(usage(
             "--allow-remote-tcp is for tcp-listen and listen --tcp",
@@ -958,7 +973,8 @@ mod tests {
                 },
                 clients: Clients {
                     max: 3,
-                    allow_remote_tcp: false
+                    allow_remote_tcp: false,
+                    any_tcp_peer: false
                 },
             }
         );
@@ -1037,6 +1053,12 @@ mod tests {
             panic!()
         };
         assert_eq!(open.owner, Owner::Any);
+        let Mode::TcpListen { clients, .. } =
+            mode(&["tcp-listen", "127.0.0.1:9", r"\\.\pipe\x", "--any-tcp-peer"])
+        else {
+            panic!()
+        };
+        assert!(clients.any_tcp_peer);
         assert!(is_sid("S-1-5-21-1-2-3-1001"));
         for bad in ["S-1", "S-1-", "S-2-5", "SY", "S-1-5-x", ""] {
             assert!(!is_sid(bad), "{bad}");
@@ -1243,6 +1265,16 @@ mod tests {
                 "not both",
             ),
             (
+                &[
+                    "listen",
+                    r"\\.\pipe\x",
+                    "--any-tcp-peer",
+                    "--tcp",
+                    "127.0.0.1:1",
+                ][..],
+                "--any-tcp-peer is for tcp-listen",
+            ),
+            (
                 &[r"\\.\pipe\x", "--expect-owner", "SY"][..],
                 "--expect-owner takes a SID",
             ),
@@ -1277,6 +1309,7 @@ mod tests {
             "--idle-timeout",
             "--expect-owner",
             "--any-owner",
+            "--any-tcp-peer",
             "--pipe-eof drain",
             "CloseWrite",
             "docker attach",

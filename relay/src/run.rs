@@ -645,6 +645,52 @@ fn to_tcp(client: NamedPipe, addr: SocketAddr, id: u64, eof: Eof, verbose: bool,
     );
 }
 
+/// Whether a TCP peer on this machine runs as the relay's user; says why
+/// not. A peer on another machine (with `--allow-remote-tcp`) cannot be
+/// asked: it passes, logged.
+fn same_user(stream: &TcpStream, id: u64, verbose: bool) -> bool {
+    let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
+        eprintln!(
+            "pipe-relay: {} [{id}] refused: the connection is gone",
+            now()
+        );
+        return false;
+    };
+    if !peer.ip().is_loopback() {
+        log(
+            verbose,
+            format_args!("[{id}] {peer} is not on this machine: its user is not checked"),
+        );
+        return true;
+    }
+    match named_pipes_core::tcp_peer(local, peer) {
+        Ok(p) if p.same_user => {
+            log(
+                verbose,
+                format_args!("[{id}] {peer} is process {}, of this user", p.process_id),
+            );
+            true
+        }
+        Ok(p) => {
+            eprintln!(
+                "pipe-relay: {} [{id}] connection from {peer} refused: its process {} runs as {}, not as this user (--any-tcp-peer lets it in)",
+                now(),
+                p.process_id,
+                p.user_sid
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!(
+                "pipe-relay: {} [{id}] connection from {peer} refused: cannot tell which user it is: {} (--any-tcp-peer lets it in)",
+                now(),
+                cli::words(&e)
+            );
+            false
+        }
+    }
+}
+
 /// `tcp-listen`: each TCP connection to `addr` relayed to a new client of `pipe`.
 pub fn tcp_listen(
     addr: &str,
@@ -659,6 +705,7 @@ pub fn tcp_listen(
         .map_err(|e| fail(FAILED, format!("cannot listen on {at}: {}", cli::words(&e))))?;
     log(verbose, format_args!("listening on {at} for {pipe}"));
     let slots = Slots::new(clients);
+    let check_user = !clients.any_tcp_peer;
     for (id, stream) in (1u64..).zip(listener.incoming()) {
         let stream = match stream {
             Ok(s) => s,
@@ -686,6 +733,10 @@ pub fn tcp_listen(
         log(verbose, format_args!("[{id}] connection from {peer}"));
         let (pipe, open) = (pipe.to_string(), open.clone());
         thread::spawn(move || {
+            if check_user && !same_user(&stream, id, verbose) {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
             let who = format!("[{id}] ");
             let client = match open_pipe(&pipe, &open, verbose, &who) {
                 Ok(c) => c,

@@ -182,6 +182,17 @@ pub struct Failed {
     pub error: io::Error,
 }
 
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.side {
+            Side::Pipe => "the pipe",
+            Side::Reading => "reading the other side",
+            Side::Writing => "writing the other side",
+        };
+        write!(f, "{side}: {}", self.error)
+    }
+}
+
 fn on(side: Side) -> impl FnOnce(io::Error) -> Failed {
     move |error| Failed { side, error }
 }

@@ -82,7 +82,12 @@ const BUSY_SLICE: Duration = Duration::from_secs(2);
 
 /// Opens a client of `pipe`, waiting as `open` says; `-v` logs the wait
 /// and the server's process id.
-fn open_pipe(pipe: &str, open: &Open, verbose: bool, who: &str) -> Result<NamedPipe, Failure> {
+pub(crate) fn open_pipe(
+    pipe: &str,
+    open: &Open,
+    verbose: bool,
+    who: &str,
+) -> Result<NamedPipe, Failure> {
     let mut opts = ClientOptions::new();
     opts.max_read(MAX_READ).write_queue(WRITE_QUEUE);
     match &open.owner {
@@ -188,7 +193,7 @@ fn log(verbose: bool, what: std::fmt::Arguments<'_>) {
 }
 
 /// What ends a connection, for the pump.
-fn policy(eof: Eof) -> Policy {
+pub(crate) fn policy(eof: Eof) -> Policy {
     Policy {
         close_on_other_end: eof.stdin == StdinEof::Close,
         zero_message_on_other_end: eof.stdin == StdinEof::ZeroMessage,
@@ -663,7 +668,21 @@ fn same_user(stream: &TcpStream, id: u64, verbose: bool) -> bool {
         );
         return true;
     }
-    match named_pipes_core::tcp_peer(local, peer) {
+    // One lookup at a time, tried again a few times: Wine 8 names process
+    // 0 now and then for lookups made at the same moment.
+    static LOOKUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let mut found = Err(io::Error::from(io::ErrorKind::NotFound));
+    for attempt in 0..3 {
+        if attempt > 0 {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _one = LOOKUP.lock().unwrap_or_else(|e| e.into_inner());
+        found = named_pipes_core::tcp_peer(local, peer);
+        if found.is_ok() {
+            break;
+        }
+    }
+    match found {
         Ok(p) if p.same_user => {
             log(
                 verbose,

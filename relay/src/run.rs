@@ -154,18 +154,30 @@ pub(crate) fn open_pipe(
             continue;
         }
         if (busy || gone) && waiting && !left.is_zero() {
-            let why = if gone {
-                "the name is gone for a moment"
+            if gone {
+                // The server re-creating its instances: look again soon,
+                // saying so once.
+                if !announced_absence {
+                    log(
+                        verbose,
+                        format_args!(
+                            "{who}{pipe} is gone for a moment after {:.1} s: trying again",
+                            start.elapsed().as_secs_f64()
+                        ),
+                    );
+                    announced_absence = true;
+                }
+                thread::sleep(Duration::from_millis(50));
             } else {
-                "still busy"
-            };
-            log(
-                verbose,
-                format_args!(
-                    "{who}{why} after {:.1} s: trying again",
-                    start.elapsed().as_secs_f64()
-                ),
-            );
+                announced_absence = false;
+                log(
+                    verbose,
+                    format_args!(
+                        "{who}still busy after {:.1} s: trying again",
+                        start.elapsed().as_secs_f64()
+                    ),
+                );
+            }
             continue;
         }
         let e = if busy && waiting {

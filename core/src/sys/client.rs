@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation::{
     ERROR_FILE_NOT_FOUND, ERROR_HANDLES_CLOSED, ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT,
 };
+use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
 
@@ -32,6 +33,9 @@ pub(crate) struct ClientParams {
     pub(crate) owners: Vec<String>,
     /// The process id the pipe's server must have, if any.
     pub(crate) server_pid: Option<u32>,
+    /// `lpSecurityAttributes`: null, or attributes the caller keeps valid
+    /// for the whole `open`.
+    pub(crate) security: *const SECURITY_ATTRIBUTES,
 }
 
 /// How long a busy wait that ended early pauses before it tries again.
@@ -56,14 +60,16 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
     // missing later is a moment between instances.
     let mut waited = false;
     loop {
-        // SAFETY: `name` is NUL-terminated and outlives the call; no
-        // security attributes and no template.
+        // SAFETY: `name` is NUL-terminated and outlives the call;
+        // `p.security` is null or attributes the caller keeps valid for the
+        // whole open (the contract of `open_with_security_attributes_raw`);
+        // no template.
         let h = unsafe {
             CreateFileW(
                 name.as_ptr(),
                 p.access,
                 0,
-                ptr::null(),
+                p.security,
                 OPEN_EXISTING,
                 FILE_FLAG_OVERLAPPED | p.security_qos,
                 ptr::null_mut(),

@@ -104,12 +104,16 @@ pub(crate) fn open_pipe(
         Owner::Any => {}
     }
     let start = Instant::now();
-    let deadline = start + open.busy_timeout;
+    // (`--busy-timeout` takes up to 1e9 s: past what an Instant holds, the
+    // wait has no end.)
+    let deadline = start.checked_add(open.busy_timeout);
     // Every instance was found busy: waiting, in slices.
     let mut waiting = false;
     let mut announced_absence = false;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         opts.busy_timeout((waiting && !left.is_zero()).then(|| left.min(BUSY_SLICE)));
         let e = match opts.open(pipe) {
             Ok(p) => {

@@ -622,6 +622,8 @@ mod windows {
     fn errors_are_one_line_and_an_exit_code() {
         let missing = name();
         fails(&[&missing], 3, "no such pipe");
+        // The longest busy timeout is no overflow.
+        fails(&["--busy-timeout", "1000000000", &missing], 3, "no such pipe");
         fails(&["connect", "C:\\not-a-pipe"], 2, "is not a pipe name");
         fails(&["--nonsense", &missing], 2, "unknown option");
         fails(

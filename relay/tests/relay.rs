@@ -124,6 +124,10 @@ mod windows {
             idle_timeout_ends_a_quiet_relay,
         ),
         ("tcp_peers_are_told_by_user", tcp_peers_are_told_by_user),
+        (
+            "listen_max_clients_refuses_the_extra_clients",
+            listen_max_clients_refuses_the_extra_clients,
+        ),
     ];
 
     pub fn main() {
@@ -623,7 +627,11 @@ mod windows {
         let missing = name();
         fails(&[&missing], 3, "no such pipe");
         // The longest busy timeout is no overflow.
-        fails(&["--busy-timeout", "1000000000", &missing], 3, "no such pipe");
+        fails(
+            &["--busy-timeout", "1000000000", &missing],
+            3,
+            "no such pipe",
+        );
         fails(&["connect", "C:\\not-a-pipe"], 2, "is not a pipe name");
         fails(&["--nonsense", &missing], 2, "unknown option");
         fails(
@@ -1506,5 +1514,57 @@ mod windows {
         println!(
             "WINE LIMITATION: every process runs as one user, so a TCP peer of another user being refused by tcp-listen is not shown"
         );
+    }
+
+    fn listen_max_clients_refuses_the_extra_clients() {
+        // A TCP echo server that keeps connections open; it counts the
+        // connections that came and ended.
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap().to_string();
+        let came = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let (c, e) = (came.clone(), ended.clone());
+        thread::spawn(move || {
+            for s in tcp.incoming() {
+                let Ok(mut s) = s else { return };
+                c.fetch_add(1, Ordering::SeqCst);
+                let e = e.clone();
+                thread::spawn(move || {
+                    let mut r = s.try_clone().unwrap();
+                    let _ = io::copy(&mut r, &mut s);
+                    e.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        let name = name();
+        let _relay = serving(
+            &["listen", &name, "--max-clients", "2", "--tcp", &addr],
+            &name,
+        );
+        // The probe of `serving` may have taken a slot for a moment.
+        thread::sleep(Duration::from_millis(300));
+        eventually("the probe's connection ended", || {
+            ended.load(Ordering::SeqCst) == came.load(Ordering::SeqCst)
+        });
+        // Three times as many clients, kept open.
+        let mut clients: Vec<Driven> = (0..6)
+            .map(|_| {
+                Driven::new(
+                    ClientOptions::new()
+                        .busy_timeout(Some(PATIENCE))
+                        .open(&name)
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let mut served = 0;
+        for d in clients.iter_mut() {
+            // A refused client's write may fail: its end of file tells.
+            let _ = (&d.pipe).write(b"ping");
+            if d.recv() == b"ping" {
+                served += 1;
+            }
+        }
+        assert_eq!(served, 2, "two served, four refused");
     }
 }

@@ -8,7 +8,9 @@ use std::ptr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT};
+use windows_sys::Win32::Foundation::{
+    ERROR_FILE_NOT_FOUND, ERROR_HANDLES_CLOSED, ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT,
+};
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
@@ -27,8 +29,7 @@ pub(crate) struct ClientParams {
     pub(crate) security_qos: u32,
     /// A `PIPE_READMODE_*` to set after opening, if any.
     pub(crate) read_mode: Option<u32>,
-    /// How long to wait for a free instance; `None`: fail at once; too
-    /// large for the clock: for ever.
+    /// How long to wait for a free instance; `None`: fail at once.
     pub(crate) busy_timeout: Option<Duration>,
     /// The owners (canonical SID strings) the pipe may have; empty: any.
     pub(crate) owners: Vec<String>,
@@ -37,6 +38,17 @@ pub(crate) struct ClientParams {
     /// `lpSecurityAttributes`: null, or attributes the caller keeps valid
     /// for the whole `open`.
     pub(crate) security: *const SECURITY_ATTRIBUTES,
+}
+
+/// How long a busy wait that ended early pauses before it tries again.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Whether a busy wait that ended with `code` tries again (while its
+/// timeout lasts): every instance closed while it waited
+/// (`ERROR_HANDLES_CLOSED`, as Wine reports it), or the name gone for a
+/// moment (`ERROR_FILE_NOT_FOUND`: the server re-creating its instances).
+fn retry_busy_wait(code: Option<i32>) -> bool {
+    code == Some(ERROR_HANDLES_CLOSED as i32) || code == Some(ERROR_FILE_NOT_FOUND as i32)
 }
 
 /// Lets another thread stop a client's open that waits for a free
@@ -76,7 +88,9 @@ pub const CANCEL_SLICE: Duration = Duration::from_millis(50);
 
 /// Opens `addr` for overlapped I/O, waiting up to `busy_timeout` while every
 /// instance is busy (for ever if the timeout is too large for the clock);
-/// with `cancel`, in slices, until cancelled.
+/// with `cancel`, in slices, until cancelled. A wait that ends early (every
+/// instance closed, the name gone for a moment) tries again until the
+/// timeout; if the name is still missing then, that is the error.
 pub(crate) fn open(
     addr: &OsStr,
     p: &ClientParams,
@@ -89,6 +103,9 @@ pub(crate) fn open(
     } else {
         Duration::MAX
     };
+    // Every instance was found busy once: the pipe exists, so its name
+    // missing later is a moment between instances.
+    let mut waited = false;
     loop {
         let gate = match cancel {
             Some(c) => {
@@ -127,10 +144,17 @@ pub(crate) fn open(
                 }
                 return Ok(h);
             }
+            Err(e) if waited && retry_busy_wait(e.raw_os_error()) => {
+                if wait.next(Instant::now(), slice).is_none() {
+                    return Err(e);
+                }
+                std::thread::sleep(RETRY_PAUSE);
+            }
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
                 if wait == BusyWait::Fail {
                     return Err(e);
                 }
+                waited = true;
                 let Some(ms) = wait.next(Instant::now(), slice) else {
                     return Err(timed_out());
                 };
@@ -138,12 +162,16 @@ pub(crate) fn open(
                 // SAFETY: `name` is NUL-terminated and outlives the call.
                 if unsafe { WaitNamedPipeW(name.as_ptr(), ms) } == 0 {
                     let e = io::Error::last_os_error();
-                    // A wait that timed out (the deadline, or a slice) or
-                    // found the pipe busy again: the loop decides.
-                    if e.raw_os_error() != Some(ERROR_SEM_TIMEOUT as i32)
-                        && e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32)
-                    {
-                        // The server went away in between (NotFound), or another error.
+                    // A wait that timed out (the deadline, or a slice):
+                    // the loop decides.
+                    if e.raw_os_error() == Some(ERROR_SEM_TIMEOUT as i32) {
+                        continue;
+                    }
+                    if retry_busy_wait(e.raw_os_error()) {
+                        // Ended early: race for an instance again (the
+                        // name's absence is judged there).
+                        std::thread::sleep(RETRY_PAUSE);
+                    } else if e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32) {
                         return Err(e);
                     }
                 }

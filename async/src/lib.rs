@@ -40,6 +40,10 @@ mod named_pipe;
 mod open;
 #[cfg(windows)]
 mod peer;
+mod ready;
+#[cfg(windows)]
+mod split;
+mod waiters;
 
 #[cfg(windows)]
 pub use builders::{ClientOptions, ServerOptions};
@@ -48,7 +52,7 @@ pub use front::AsyncFront;
 #[cfg(windows)]
 pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 #[cfg(windows)]
-pub use named_pipe::{Connect, NamedPipe, RecvMsg};
+pub use named_pipe::{Connect, NamedPipe, ReadyFuture, RecvMsg};
 #[cfg(windows)]
 pub use named_pipes_core::{
     ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, SecurityDescriptor, DEFAULT_LINGER,
@@ -56,3 +60,6 @@ pub use named_pipes_core::{
 };
 #[cfg(windows)]
 pub use open::Open;
+pub use ready::{Interest, Ready};
+#[cfg(windows)]
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};

@@ -466,3 +466,32 @@ async fn the_first_of_two_accepting_tasks_is_not_stranded() {
     got.sort();
     assert_eq!(got, [1, 2]);
 }
+
+/// A client opened without write access: its write fails at once with
+/// `PermissionDenied` (tokio's `access_inbound` example).
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_without_write_access_fails_at_once() {
+    let name = name();
+    let server = ServerOptions::new()
+        .access_inbound(false)
+        .create(&name)
+        .unwrap();
+    let client = ClientOptions::new().write(false).open(&name).unwrap();
+    within("connect", server.connect()).await.unwrap();
+    let e = within("write", (&client).write(b"ping")).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+}
+
+/// After the server's `disconnect`, the client's write fails with
+/// `BrokenPipe`, the OS error (`ERROR_PIPE_NOT_CONNECTED`, 233) inside it —
+/// where tokio's `disconnect` example expects `raw_os_error() == Some(233)`
+/// (the one example of tokio's docs left out for it).
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_after_the_servers_disconnect_is_a_broken_pipe() {
+    let (server, client) = connected(PipeMode::Byte).await;
+    server.disconnect().unwrap();
+    let e = within("write", (&client).write(b"ping")).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e:?}");
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<io::Error>());
+    assert_eq!(inner.and_then(io::Error::raw_os_error), Some(233), "{e:?}");
+}

@@ -553,7 +553,7 @@ fn doc_examples(text: &str) -> Vec<Example> {
         if let Some((_, _, _, body)) = open.as_mut() {
             // rustdoc's hidden lines: `# code` compiles, `#` alone is empty.
             let shown = match doc.strip_prefix('#') {
-                Some(rest) if rest.is_empty() => "",
+                Some("") => "",
                 Some(rest) if rest.starts_with(' ') => &rest[1..],
                 _ => doc,
             };

@@ -35,9 +35,16 @@ use crate::{Interest, Ready};
 /// internal buffer, and writes are copied into an internal buffer and
 /// handed to the kernel, so a write completes as soon as the data is
 /// accepted (see [`poll_flush`](NamedPipe::poll_flush)). Every method takes
-/// `&self`: one task may read while another writes. One task at a time may
-/// wait on each side (reading and receiving; writing, flushing, shutting
-/// down and connecting): a second one takes the first one's place.
+/// `&self`: one task may read while another writes, and any number of tasks
+/// may wait on the same side (reading, receiving, `readable`; writing,
+/// flushing, shutting down, connecting, `writable`): each is woken when the
+/// side turns ready, and those that find nothing left wait again.
+///
+/// tokio's readiness API is here too, with the same meaning:
+/// [`ready`](NamedPipe::ready), [`readable`](NamedPipe::readable),
+/// [`writable`](NamedPipe::writable), the `poll_*_ready` functions and the
+/// `try_*` methods, which never wait. [`into_split`](NamedPipe::into_split)
+/// gives owned halves, as tokio's TCP streams have.
 ///
 /// With feature `tokio`, `NamedPipe` and `&NamedPipe` implement tokio's
 /// `AsyncRead` and `AsyncWrite`; with feature `futures-io`, the traits of

@@ -57,7 +57,10 @@ fn readiness_on_block_on() {
         let data: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
         let (got, ()) = join(read_ready(&server, data.len()), write_ready(&client, &data)).await;
         assert!(got == data);
-        let r = client.ready(Interest::READABLE | Interest::WRITABLE).await.unwrap();
+        let r = client
+            .ready(Interest::READABLE | Interest::WRITABLE)
+            .await
+            .unwrap();
         assert!(r.is_writable() && !r.is_readable());
         drop(server);
         let r = client.ready(Interest::READABLE).await.unwrap();
@@ -86,7 +89,8 @@ fn many_waiters_on_a_thread_pool() {
     std::thread::sleep(Duration::from_millis(100));
     client.try_write(b"x").unwrap();
     for _ in 0..8 {
-        rx.recv_timeout(PATIENCE).expect("a waiting task was stranded");
+        rx.recv_timeout(PATIENCE)
+            .expect("a waiting task was stranded");
     }
 }
 

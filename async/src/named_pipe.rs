@@ -690,8 +690,13 @@ impl IntoRawHandle for NamedPipe {
     /// event or `GetOverlappedResult`. Overlapped I/O with a clear low bit
     /// (or `hEvent` null) queues its completion to this crate's port, whose
     /// driver thread takes every packet's `OVERLAPPED` for one of its own
-    /// operations: never do that. Adopting the handle again with
-    /// [`From<OwnedHandle>`] works (same port).
+    /// operations (it skips only packets without one): never do that. The
+    /// handle also keeps the notification modes set on it when it was
+    /// bound (byte read mode): `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` and
+    /// `FILE_SKIP_SET_EVENT_ON_HANDLE` (the handle itself is not signalled:
+    /// wait on the `OVERLAPPED`'s event, not on the handle). It cannot be
+    /// adopted again by this crate ([`From<OwnedHandle>`] fails on the first
+    /// operation: a handle is associated with a port once).
     fn into_raw_handle(self) -> RawHandle {
         self.into_owned_handle().into_raw_handle()
     }

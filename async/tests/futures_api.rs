@@ -180,3 +180,31 @@ fn eight_tasks_accept_on_a_thread_pool() {
     }
     assert!(rx.try_recv().is_err(), "a client served twice");
 }
+
+/// Given up on a futures executor: the handle is open, no read of the
+/// pipe's is left on it, and it stays connected (the server reads what
+/// was written through the pipe before, then sees nothing more until the
+/// handle is closed).
+#[test]
+fn the_handle_is_given_up_on_block_on() {
+    use std::os::windows::io::{AsHandle, AsRawHandle, OwnedHandle};
+    let (server, client) = pair(PipeMode::Byte);
+    block_on(async {
+        server.connect().await.unwrap();
+        assert_eq!(client.as_handle().as_raw_handle(), client.as_raw_handle());
+        (&client).write_all(b"sent").await.unwrap();
+        (&client).flush().await.unwrap();
+        let owned = OwnedHandle::from(client);
+        let mut four = [0u8; 4];
+        (&server).read_exact(&mut four).await.unwrap();
+        assert_eq!(&four, b"sent");
+        // Adopted again, it fails on its first operation: the handle is
+        // associated with the port already (once per handle, for life).
+        let again = NamedPipe::from(owned);
+        let e = (&again).write(b"x").await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+        drop(again);
+        let mut one = [0u8; 1];
+        assert_eq!((&server).read(&mut one).await.unwrap(), 0);
+    });
+}

@@ -291,7 +291,16 @@ async fn halves_reunite_into_the_same_pipe() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn the_handle_is_borrowed_and_given_up_open() {
+async fn the_handle_is_borrowed_and_given_up_open_current_thread() {
+    handle_given_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handle_is_borrowed_and_given_up_open_multi_thread() {
+    handle_given_up().await;
+}
+
+async fn handle_given_up() {
     let (server, client) = connected(PipeMode::Byte).await;
     // Borrowed: the pipe answers through it, and stays usable.
     let borrowed = client.as_handle();
@@ -494,4 +503,52 @@ async fn a_write_after_the_servers_disconnect_is_a_broken_pipe() {
     assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e:?}");
     let inner = e.get_ref().and_then(|i| i.downcast_ref::<io::Error>());
     assert_eq!(inner.and_then(io::Error::raw_os_error), Some(233), "{e:?}");
+}
+
+/// The listener shared as a stream (`&PipeListener`) by four tasks: every
+/// client is handed to exactly one of them.
+#[cfg(feature = "futures-core")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_listener_stream_serves_every_task() {
+    use futures_util::StreamExt;
+    let name = name();
+    let listener = Arc::new(ServerOptions::new().listen(&name, 2).unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for t in 0..4u8 {
+        let (l, got) = (Arc::clone(&listener), Arc::clone(&got));
+        tasks.push(tokio::spawn(async move {
+            let mut stream = &*l;
+            let pipe = stream.next().await.unwrap().unwrap();
+            (&pipe).write_all(&[t]).await.unwrap();
+            got.lock().unwrap().push(t);
+            pipe
+        }));
+    }
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let c = within(
+            "open",
+            NamedPipe::open(
+                ClientOptions::new().busy_timeout(Some(Duration::from_secs(30))),
+                &name,
+            ),
+        )
+        .await
+        .unwrap();
+        clients.push(c);
+    }
+    let mut from = BTreeSet::new();
+    for c in &clients {
+        let mut one = [0u8; 1];
+        within("greeting", (&*c).read_exact(&mut one))
+            .await
+            .unwrap();
+        from.insert(one[0]);
+    }
+    assert_eq!(from.len(), 4, "each task served one client");
+    for t in tasks {
+        within("task", t).await.unwrap();
+    }
+    assert_eq!(got.lock().unwrap().len(), 4);
 }

@@ -328,7 +328,9 @@ impl NamedPipe {
     /// # Errors
     ///
     /// Why the pipe cannot be driven (the handle is not a pipe opened for
-    /// overlapped I/O, or the completion port failed).
+    /// overlapped I/O, or the completion port failed); `InvalidInput` for
+    /// an interest with neither readable nor writable (tokio's `PRIORITY`
+    /// or `ERROR` alone: a pipe has no such readiness).
     ///
     /// # Cancel safety
     ///
@@ -407,6 +409,14 @@ impl NamedPipe {
     ///
     /// As [`ready`](NamedPipe::ready).
     pub fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<Ready>> {
+        if !interest.is_readable() && !interest.is_writable() {
+            // Only from tokio's other interests (priority, error), which
+            // would otherwise wait for ever.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a named pipe is ready for reading or writing: the interest has neither",
+            )));
+        }
         if let Err(e) = self.bound() {
             return Poll::Ready(Err(e));
         }

@@ -93,6 +93,10 @@ async fn readiness_round_trips() {
     .unwrap();
     assert!(r.is_writable());
     assert_eq!(read_ready(&client, 4).await, b"ping");
+    // tokio's interests a pipe has no readiness for: an error, not a wait
+    // for ever.
+    let e = client.ready(tokio::io::Interest::ERROR).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     // The peer leaves: readable, and reads say end of file.
     drop(server);
     let r = within("ready at eof", client.ready(Interest::READABLE))

@@ -32,7 +32,7 @@ use named_pipes_core::Front;
 
 use crate::listener::PipeListener;
 use crate::named_pipe::NamedPipe;
-use crate::waiters::Waiters;
+use crate::waiters::{Taken, Waiters};
 
 /// The async front, as the core's options know it: they make
 /// [`NamedPipe`]s and [`PipeListener`]s.
@@ -213,7 +213,7 @@ impl Wakers {
 
     /// Takes every stored waker (a dropped pipe: they are dropped by the
     /// caller, outside the pipe's lock).
-    pub(crate) fn take_all(&self) -> [Vec<Waker>; 2] {
+    pub(crate) fn take_all(&self) -> [Taken; 2] {
         let mut s = self.lock();
         [s.read.take(), s.write.take()]
     }
@@ -231,18 +231,14 @@ impl Sink for AsyncSink {
     fn set_readiness(&self, r: Readiness) {
         let mut s = self.0.lock();
         let was = mem::replace(&mut s.ready, r);
-        let read = if r.readable && !was.readable {
-            s.read.take()
-        } else {
-            Vec::new()
-        };
-        let write = if r.writable && !was.writable {
-            s.write.take()
-        } else {
-            Vec::new()
-        };
+        let read = (r.readable && !was.readable).then(|| s.read.take());
+        let write = (r.writable && !was.writable).then(|| s.write.take());
         drop(s);
-        for w in read.into_iter().chain(write) {
+        for w in read
+            .into_iter()
+            .flatten()
+            .chain(write.into_iter().flatten())
+        {
             defer(w);
         }
     }

@@ -14,28 +14,47 @@ use std::task::Waker;
 /// its place until the side next turns ready or the pipe is dropped: the
 /// list holds at most one waker per task that waited on this side since.
 #[derive(Debug, Default)]
-pub(crate) struct Waiters(Vec<Waker>);
+pub(crate) struct Waiters {
+    /// The first task: one waiting task, the common case, costs no
+    /// allocation.
+    first: Option<Waker>,
+    /// The others.
+    rest: Vec<Waker>,
+}
+
+/// The waiters taken from a [`Waiters`], to wake (or drop) outside the lock.
+pub(crate) type Taken = std::iter::Chain<std::option::IntoIter<Waker>, std::vec::IntoIter<Waker>>;
 
 impl Waiters {
     /// Adds `waker`, unless a waker of the same task is there: `true` if added.
     pub(crate) fn park(&mut self, waker: &Waker) -> bool {
-        if self.0.iter().any(|w| w.will_wake(waker)) {
+        let same = |w: &Waker| w.will_wake(waker);
+        if self.first.as_ref().is_some_and(same) || self.rest.iter().any(same) {
             return false;
         }
-        self.0.push(waker.clone());
+        if self.first.is_none() {
+            self.first = Some(waker.clone());
+        } else {
+            self.rest.push(waker.clone());
+        }
         true
     }
 
     /// Takes every waiter (to be woken, or dropped, by the caller outside
     /// the lock).
-    pub(crate) fn take(&mut self) -> Vec<Waker> {
-        mem::take(&mut self.0)
+    pub(crate) fn take(&mut self) -> Taken {
+        let rest = if self.rest.is_empty() {
+            Vec::new()
+        } else {
+            mem::take(&mut self.rest)
+        };
+        self.first.take().into_iter().chain(rest)
     }
 
     /// How many tasks wait.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 }
 
@@ -75,7 +94,7 @@ mod tests {
         assert_eq!(woken, [1, 1, 1]);
         // Taken: parking again is possible, and nothing else is woken.
         assert!(w.park(&wakers[1]));
-        assert_eq!(w.take().len(), 1);
-        assert!(w.take().is_empty());
+        assert_eq!(w.take().count(), 1);
+        assert_eq!(w.take().count(), 0);
     }
 }

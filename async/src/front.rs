@@ -211,6 +211,11 @@ impl Wakers {
         s.ready
     }
 
+    /// The readiness last reported.
+    pub(crate) fn readiness(&self) -> Readiness {
+        self.lock().ready
+    }
+
     /// Takes every stored waker (a dropped pipe: they are dropped by the
     /// caller, outside the pipe's lock).
     pub(crate) fn take_all(&self) -> [Taken; 2] {

@@ -508,11 +508,23 @@ impl NamedPipe {
     /// As [`try_read`](NamedPipe::try_read).
     #[cfg(feature = "tokio")]
     pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
-        let dst = buf.chunk_mut();
-        // Zeroed first: the engine copies into an initialized slice (no
-        // `unsafe` in this crate's front).
-        let len = dst.len();
-        let mut tmp = vec![0u8; len.min(crate::DEFAULT_MAX_READ.max(64 * 1024))];
+        // The engine copies into an initialized slice (no `unsafe` in this
+        // crate's front): through a zeroed one of at most 64 KiB per call,
+        // made only once something is read ahead.
+        const AT_MOST: usize = 64 * 1024;
+        let len = buf.chunk_mut().len().min(AT_MOST);
+        if len == 0 {
+            return Ok(0);
+        }
+        self.bound()?;
+        if !self.wakers.readiness().readable {
+            // Nothing read ahead (as far as the last report says: at worst
+            // a spurious `WouldBlock`); a quiet pipe reads ahead from now on.
+            self.shared.watch();
+            front::wake_deferred();
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut tmp = vec![0u8; len];
         let n = self.try_read(&mut tmp)?;
         buf.put_slice(&tmp[..n]);
         Ok(n)

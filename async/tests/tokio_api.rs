@@ -144,10 +144,15 @@ async fn vectored_reads_and_writes_are_one_operation() {
     assert_eq!(n, 3);
     assert_eq!(within("recv", server.recv_msg(&mut msg)).await.unwrap(), 3);
     assert_eq!(msg, b"abc");
-    // try_read_buf fills a BufMut.
+    // try_read_buf fills a BufMut; with nothing read ahead, WouldBlock.
+    let mut v = Vec::new();
+    assert_eq!(
+        server.try_read_buf(&mut v).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert!(v.is_empty());
     client.try_write(b"buf").unwrap();
     within("readable", server.readable()).await.unwrap();
-    let mut v = Vec::with_capacity(16);
     assert_eq!(server.try_read_buf(&mut v).unwrap(), 3);
     assert_eq!(v, b"buf");
 }

@@ -211,7 +211,8 @@ impl Wakers {
         s.ready
     }
 
-    /// The readiness last reported.
+    /// The readiness last reported (`try_read_buf`).
+    #[cfg(feature = "tokio")]
     pub(crate) fn readiness(&self) -> Readiness {
         self.lock().ready
     }

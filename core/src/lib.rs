@@ -68,10 +68,14 @@ pub mod front {
 pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(windows)]
 pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
-    DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
+    ClientOptions, PipeMode, PipeOwner, SecurityDescriptor, ServerOptions, DEFAULT_MAX_MESSAGE,
+    DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]
 pub use sys::front::Front;
 #[cfg(windows)]
 pub use sys::front::DEFAULT_LINGER;
+#[cfg(windows)]
+pub use sys::stdio::take_stdout;
+#[cfg(windows)]
+pub use sys::tcp::{tcp_peer, TcpPeer};

@@ -8,6 +8,7 @@
 //! their boundaries. See `pipe-relay --help`.
 
 mod cli;
+mod mux;
 #[cfg(windows)]
 mod pump;
 #[cfg(windows)]

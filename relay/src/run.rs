@@ -73,7 +73,7 @@ const MAX_READ: usize = 256 * 1024;
 const WRITE_QUEUE: usize = 1024 * 1024;
 
 /// Opens a client of `pipe`, waiting as `open` says.
-fn open_pipe(pipe: &str, open: &Open) -> Result<NamedPipe, Failure> {
+pub(crate) fn open_pipe(pipe: &str, open: &Open) -> Result<NamedPipe, Failure> {
     let mut opts = ClientOptions::new();
     opts.max_read(MAX_READ).write_queue(WRITE_QUEUE);
     if !open.busy_timeout.is_zero() {

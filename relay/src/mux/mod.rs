@@ -21,12 +21,14 @@
 //! pipe) takes the data ([`RecvWindow`]). A slow consumer holds back its
 //! own connection only: the thread reading frames never waits.
 
+pub mod args;
 pub mod window;
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
 
-pub use window::{RecvWindow, SendWindow};
+pub use window::RecvWindow;
 
 /// The protocol's version: both sides refuse a peer with another.
 pub const VERSION: u16 = 1;
@@ -258,20 +260,6 @@ fn payload(kind: u8, conn: u32, p: &[u8]) -> Result<Frame, ProtoError> {
     })
 }
 
-/// Decodes the first frame of `buf`: `Ok(None)` while `buf` holds less
-/// than a whole frame, else the frame and the bytes it took.
-pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, ProtoError> {
-    let Some(h) = buf.get(..HEADER) else {
-        return Ok(None);
-    };
-    let h: &[u8; HEADER] = h.try_into().expect("HEADER bytes");
-    let (kind, conn, len) = header(h)?;
-    let Some(p) = buf.get(HEADER..HEADER + len) else {
-        return Ok(None);
-    };
-    Ok(Some((payload(kind, conn, p)?, HEADER + len)))
-}
-
 /// Reads the next frame: `Ok(None)` at a clean end of stream (between
 /// frames); an end inside a frame, or a frame that is not the protocol's,
 /// is an error. Never allocates more than [`MAX_DATA`] bytes per frame.
@@ -322,9 +310,43 @@ pub fn check_hello(first: Option<Frame>, peer: &str) -> Result<(), ProtoError> {
     }
 }
 
+/// The sending half of a stream of frames, shared by the threads of every
+/// connection: each frame is written whole, and flushed.
+#[derive(Debug)]
+pub struct Link<W> {
+    w: Mutex<W>,
+}
+
+impl<W: Write> Link<W> {
+    /// Frames written to `w`.
+    pub fn new(w: W) -> Self {
+        Link { w: Mutex::new(w) }
+    }
+
+    /// Writes one frame.
+    pub fn send(&self, f: &Frame) -> io::Result<()> {
+        let b = f.to_bytes()?;
+        let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
+        w.write_all(&b)?;
+        w.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first frame of `buf`: `Ok(None)` while it holds less than one.
+    fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, ProtoError> {
+        let Some(h) = buf.get(..HEADER) else {
+            return Ok(None);
+        };
+        let (kind, conn, len) = header(h.try_into().expect("HEADER bytes"))?;
+        let Some(p) = buf.get(HEADER..HEADER + len) else {
+            return Ok(None);
+        };
+        Ok(Some((payload(kind, conn, p)?, HEADER + len)))
+    }
 
     fn all_frames() -> Vec<Frame> {
         vec![
@@ -463,7 +485,10 @@ mod tests {
     fn a_peer_of_another_version_is_refused_clearly() {
         assert!(check_hello(Some(Frame::Hello { version: VERSION }), "x").is_ok());
         let e = check_hello(Some(Frame::Hello { version: 9 }), "the Windows side").unwrap_err();
-        assert!(e.0.contains("version 9") && e.0.contains("same pipe-relay release"), "{e}");
+        assert!(
+            e.0.contains("version 9") && e.0.contains("same pipe-relay release"),
+            "{e}"
+        );
         let e = check_hello(Some(Frame::Open(1)), "the Windows side").unwrap_err();
         assert!(e.0.contains("did not start with a hello"), "{e}");
         assert!(check_hello(None, "x").unwrap_err().0.contains("ended"));

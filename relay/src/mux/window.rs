@@ -21,6 +21,7 @@ impl Default for SendWindow {
 
 impl SendWindow {
     /// Bytes that may be sent now.
+    #[cfg(test)]
     pub fn available(&self) -> u64 {
         self.avail
     }
@@ -94,6 +95,7 @@ impl RecvWindow {
 
     /// Bytes that may arrive before the next grant: what the receiver may
     /// have to hold.
+    #[cfg(test)]
     pub fn outstanding(&self) -> u64 {
         self.outstanding
     }

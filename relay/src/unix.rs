@@ -474,13 +474,7 @@ impl Session {
         let mut buf = vec![0u8; MAX_DATA];
         loop {
             let n = match s.read(&mut buf) {
-                Ok(0) => {
-                    if self.live(c) {
-                        log(self.verbose, format_args!("[{c}] the client's half-close"));
-                        let _ = self.link.send(&Frame::HalfClose(c, Dir::ToPipe));
-                    }
-                    return;
-                }
+                Ok(0) => return self.client_ended(c, &s),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -501,5 +495,40 @@ impl Session {
                 off += k;
             }
         }
+    }
+
+    /// The client's stream ended: a close (its socket hung up) ends the
+    /// connection; a half-close (`shutdown(SHUT_WR)`, Docker's attach and
+    /// exec) goes to the pipe and the connection goes on until the pipe ends
+    /// or the client closes.
+    fn client_ended(&self, c: u32, s: &UnixStream) {
+        if !self.live(c) {
+            return;
+        }
+        if hung_up(s, 0) {
+            log(self.verbose, format_args!("[{c}] the client closed"));
+            self.end(c, String::new());
+            return;
+        }
+        log(self.verbose, format_args!("[{c}] the client's half-close"));
+        let _ = self.link.send(&Frame::HalfClose(c, Dir::ToPipe));
+        while self.live(c) {
+            if hung_up(s, 1000) {
+                log(self.verbose, format_args!("[{c}] the client closed"));
+                self.end(c, String::new());
+                return;
+            }
+        }
+    }
+}
+
+/// Whether the peer of `s` closed its socket (not just its sending
+/// direction), waiting at most `ms` milliseconds for it.
+fn hung_up(s: &UnixStream, ms: i32) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(s, PollFlags::empty())];
+    match poll(&mut fds, ms) {
+        Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR),
+        Err(_) => false,
     }
 }

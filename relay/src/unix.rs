@@ -234,6 +234,8 @@ struct Session {
     link: Link<ChildStdin>,
     conns: Mutex<HashMap<u32, Arc<Conn>>>,
     dead: AtomicBool,
+    /// The hello was answered: its end is news.
+    started: AtomicBool,
     next: AtomicU32,
     child: Mutex<Child>,
     verbose: bool,
@@ -270,36 +272,37 @@ impl Session {
             link: Link::new(stdin),
             conns: Mutex::default(),
             dead: AtomicBool::new(false),
+            started: AtomicBool::new(false),
             next: AtomicU32::new(1),
             child: Mutex::new(child),
             verbose: a.verbose,
         });
         let (htx, hrx) = mpsc::channel();
         let s2 = s.clone();
-        thread::spawn(move || s2.read_loop(stdout, htx));
-        let said = s
-            .link
-            .send(&Frame::Hello { version: VERSION })
-            .map_err(|e| format!("the Windows side `{shown}`: {e}"))
-            .and_then(|()| match hrx.recv_timeout(HELLO_TIMEOUT) {
-                Ok(r) => r.map_err(|e| format!("the Windows side `{shown}`: {e}")),
-                Err(_) => Err(format!(
-                    "the Windows side `{shown}` did not answer in {} s",
-                    HELLO_TIMEOUT.as_secs()
-                )),
-            });
+        let peer = format!("the Windows side `{shown}`");
+        let p2 = peer.clone();
+        thread::spawn(move || s2.read_loop(stdout, htx, &p2));
+        let sent = s.link.send(&Frame::Hello { version: VERSION });
+        let said = match hrx.recv_timeout(HELLO_TIMEOUT) {
+            Ok(r) => r.and_then(|()| sent.map_err(|e| format!("{peer}: {e}"))),
+            Err(_) => Err(format!(
+                "{peer} did not answer in {} s",
+                HELLO_TIMEOUT.as_secs()
+            )),
+        };
         if let Err(e) = said {
             s.die("it failed to start");
             return Err(e);
         }
+        s.started.store(true, Ordering::SeqCst);
         Ok(s)
     }
 
     /// Reads the Windows side's frames until it ends.
-    fn read_loop(self: Arc<Self>, out: ChildStdout, hello: Sender<Result<(), String>>) {
+    fn read_loop(self: Arc<Self>, out: ChildStdout, hello: Sender<Result<(), String>>, peer: &str) {
         let mut r = BufReader::with_capacity(256 * 1024, out);
-        let first = read_frame(&mut r).map_err(|e| e.to_string());
-        let ok = first.and_then(|f| check_hello(f, "it").map_err(|e| e.0));
+        let first = read_frame(&mut r).map_err(|e| format!("{peer}: {e}"));
+        let ok = first.and_then(|f| check_hello(f, peer).map_err(|e| e.0));
         let failed = ok.is_err();
         let _ = hello.send(ok);
         if failed {
@@ -370,6 +373,9 @@ impl Session {
         let mut child = lock(&self.child);
         let _ = child.kill();
         let status = child.wait();
+        if !self.started.load(Ordering::SeqCst) {
+            return;
+        }
         eprintln!(
             "pipe-relay: the Windows side ended: {why} ({}); {} connection(s) in flight failed; \
              the next connection starts it again",

@@ -6,6 +6,8 @@
 //! - `GET /ping`: `pong`;
 //! - `GET /bytes/N/SEED`: N bytes of the pattern `byte(i, SEED)`;
 //! - `POST /echo` with a `Content-Length`: the body back, streamed;
+//! - a request with `Connection: close` ends the connection after its
+//!   response (the benchmark's requests, so that a relay per connection ends);
 //! - `GET /halfclose`: a response without a length (`bye`), then a
 //!   zero-byte message (go-winio's `CloseWrite`, as Docker's attach and
 //!   exec end their output), with the pipe kept open until the client
@@ -163,6 +165,7 @@ mod imp {
                             .then(|| v.trim().parse().ok())?
                     })
                     .unwrap_or(0);
+                let close = head.to_ascii_lowercase().contains("\r\nconnection: close");
                 let parts: Vec<&str> = path.split('/').collect();
                 match (method, parts.as_slice()) {
                     ("GET", ["", "ping"]) => {
@@ -211,6 +214,9 @@ mod imp {
                     _ => {
                         self.send(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found")?
                     }
+                }
+                if close {
+                    return Ok(());
                 }
             }
         }

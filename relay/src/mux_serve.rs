@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::windows::io::AsHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -39,6 +40,11 @@ struct Conn {
 }
 
 type Conns = Arc<Mutex<HashMap<u32, Conn>>>;
+
+/// Connection threads alive, counted apart from the table: a connection
+/// closed while its pipe is still being opened (a busy wait) keeps its
+/// thread until the wait ends, and those count against the limit too.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 fn log(verbose: bool, what: std::fmt::Arguments<'_>) {
     if verbose {
@@ -130,7 +136,7 @@ fn open(a: &ServeArgs, c: u32, conns: &Conns, out: &Out) {
     let mut map = lock(conns);
     let refuse = if map.contains_key(&c) {
         Some("the connection id is in use".to_string())
-    } else if map.len() >= MAX_CONNS {
+    } else if map.len() >= MAX_CONNS || THREADS.load(Ordering::SeqCst) >= MAX_CONNS {
         Some(format!("too many connections (at most {MAX_CONNS})"))
     } else {
         None
@@ -152,6 +158,7 @@ fn open(a: &ServeArgs, c: u32, conns: &Conns, out: &Out) {
     );
     drop(map);
     let (a, conns, out) = (a.clone(), conns.clone(), out.clone());
+    THREADS.fetch_add(1, Ordering::SeqCst);
     thread::spawn(move || {
         let reason = match relay(&a, c, rx, recv, credit, &out) {
             Ok(()) => String::new(),
@@ -164,6 +171,7 @@ fn open(a: &ServeArgs, c: u32, conns: &Conns, out: &Out) {
         }
         lock(&conns).remove(&c);
         let _ = out.send(&Frame::Close(c, reason));
+        THREADS.fetch_sub(1, Ordering::SeqCst);
     });
 }
 

@@ -440,22 +440,48 @@ fn the_socket_is_private_and_a_stale_one_is_replaced() {
     let mut r = Command::new(RELAY)
         .arg("unix-listen")
         .arg(&sock)
-        .arg("//./pipe/nobody-serves-this")
+        .arg(format!("//./pipe/{}", unique("nobody-serves-this")))
         .args(["--windows-relay", &format!("{} {exe}", wine.join(" "))])
         .args(["--mode", "660"])
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    collect(r.stderr.take().unwrap(), log.clone());
     let t = Instant::now();
     while UnixStream::connect(&sock).is_err() && t.elapsed() < Duration::from_secs(60) {
         thread::sleep(Duration::from_millis(50));
     }
-    let ok = UnixStream::connect(&sock).is_ok();
-    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&sock).map(|m| m.permissions().mode() & 0o777);
+    // A pipe that cannot be opened fails that connection, with the reason
+    // in the log, and nothing else: the next connection is served the same.
+    let sock2 = sock.clone();
+    let ended = bounded(120, move || {
+        (0..2)
+            .map(|_| {
+                let mut s = connect(&sock2);
+                let _ = s.write_all(b"GET /ping HTTP/1.1\r\n\r\n");
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).map(|_| got.len()).ok()
+            })
+            .collect::<Vec<_>>()
+    });
+    let said = wait_for(&log, "no such pipe", Duration::from_secs(10));
+    let alive = r.try_wait().unwrap().is_none();
     let _ = r.kill();
     let _ = r.wait();
-    assert!(ok, "unix-listen did not replace the stale socket");
-    assert_eq!(mode, 0o660);
+    assert_eq!(
+        mode.ok(),
+        Some(0o660),
+        "unix-listen did not replace the stale socket"
+    );
+    assert_eq!(
+        ended,
+        [Some(0), Some(0)],
+        "each connection ends with nothing"
+    );
+    assert!(said, "the reason is logged: {}", log.lock().unwrap());
+    assert!(alive, "unix-listen went on");
 }
 
 /// Refusals that need no Windows side: each a clear line and a failure.

@@ -17,7 +17,7 @@ use std::thread;
 use crate::cli::{PipeEof, StdinEof};
 use crate::mux::args::{stdin_eof_words, ServeArgs};
 use crate::mux::window::Credit;
-use crate::mux::{check_hello, read_frame, Dir, Frame, Link, RecvWindow, MAX_CONNS, VERSION};
+use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, MAX_CONNS, VERSION};
 use crate::pump::{self, Policy};
 use crate::run::{self, Failure, FAILED};
 
@@ -73,8 +73,10 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
     };
     out.send(&Frame::Hello { version: VERSION })
         .map_err(proto)?;
-    let first = read_frame(&mut input).map_err(proto)?;
-    check_hello(first, "the Linux side").map_err(|e| proto(e.into()))?;
+    read_hello(&mut input, "the Linux side").map_err(|e| Failure {
+        code: FAILED,
+        message: e.0,
+    })?;
     log(
         a.verbose,
         format_args!(

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::mux::args::{UnixArgs, WINDOWS_RELAY_ENV};
 use crate::mux::window::Credit;
-use crate::mux::{check_hello, read_frame, Dir, Frame, Link, RecvWindow, MAX_DATA, VERSION};
+use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, MAX_DATA, VERSION};
 
 /// A failure of the command: exit code and one line.
 type Fail = (u8, String);
@@ -301,8 +301,7 @@ impl Session {
     /// Reads the Windows side's frames until it ends.
     fn read_loop(self: Arc<Self>, out: ChildStdout, hello: Sender<Result<(), String>>, peer: &str) {
         let mut r = BufReader::with_capacity(256 * 1024, out);
-        let first = read_frame(&mut r).map_err(|e| format!("{peer}: {e}"));
-        let ok = first.and_then(|f| check_hello(f, peer).map_err(|e| e.0));
+        let ok = read_hello(&mut r, peer).map_err(|e| e.0);
         let failed = ok.is_err();
         let _ = hello.send(ok);
         if failed {

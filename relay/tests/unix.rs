@@ -531,3 +531,51 @@ fn refusals_are_clear() {
         "a failed start leaves no socket"
     );
 }
+
+/// The Windows side against a peer that is not `unix-listen`: one clear
+/// line and a failure, never a panic.
+#[test]
+fn mux_serve_refuses_a_bad_peer_clearly() {
+    let Some((wine, exe, _)) = windows() else {
+        return;
+    };
+    let hello = |version: u16| {
+        let mut v = vec![0u8, 0, 0, 0, 0, 0, 0, 0, 16];
+        v.extend_from_slice(b"pipe-relay-mux");
+        v.extend_from_slice(&version.to_be_bytes());
+        v
+    };
+    let mut huge = hello(1);
+    huge.extend_from_slice(&[2, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]);
+    let mut cheat = hello(1);
+    cheat.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, 0]);
+    cheat.extend_from_slice(&[5, 0, 0, 0, 1, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]);
+    for (input, says) in [
+        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), "does not speak"),
+        (hello(9), "version 9"),
+        (huge, "at most"),
+        (cheat, "credit of"),
+        (hello(1)[..5].to_vec(), "ended inside a frame"),
+    ] {
+        let (wine, exe) = (wine.clone(), exe.clone());
+        let out = bounded(120, move || {
+            let mut c = Command::new(&wine[0])
+                .args(&wine[1..])
+                .arg(&exe)
+                .args(["mux-serve", "//./pipe/x"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut i = c.stdin.take().unwrap();
+            let _ = i.write_all(&input);
+            drop(i);
+            c.wait_with_output().unwrap()
+        });
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{says}: {err}");
+        assert!(err.contains(says), "{says}: {err}");
+        assert!(!err.contains("panicked"), "{says}: {err}");
+    }
+}

@@ -295,6 +295,18 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Frame>> {
     Ok(Some(payload(kind, conn, &p)?))
 }
 
+/// Reads and checks the peer's `Hello`; what is not a frame at all is
+/// said to be another protocol.
+pub fn read_hello(r: &mut impl Read, peer: &str) -> Result<(), ProtoError> {
+    match read_frame(r) {
+        Ok(first) => check_hello(first, peer),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(bad(format!(
+            "{peer} does not speak pipe-relay's protocol ({e})"
+        ))),
+        Err(e) => Err(bad(format!("{peer}: {e}"))),
+    }
+}
+
 /// Checks the peer's `Hello`: the first frame must be one, of our version.
 pub fn check_hello(first: Option<Frame>, peer: &str) -> Result<(), ProtoError> {
     match first {

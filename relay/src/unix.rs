@@ -79,21 +79,28 @@ pub fn run(a: &UnixArgs) -> Result<(), Fail> {
                 continue;
             }
         };
-        let session = match sup.session() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("pipe-relay: a connection refused: {e}");
-                continue;
+        // A Windows side that died a moment ago is started again, once.
+        let mut stream = Some(stream);
+        for _ in 0..2 {
+            let session = match sup.session() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("pipe-relay: a connection refused: {e}");
+                    break;
+                }
+            };
+            if lock(&session.conns).len() >= a.max_conns {
+                eprintln!(
+                    "pipe-relay: a connection refused: {} connections are open (--max-connections)",
+                    a.max_conns
+                );
+                break;
             }
-        };
-        if lock(&session.conns).len() >= a.max_conns {
-            eprintln!(
-                "pipe-relay: a connection refused: {} connections are open (--max-connections)",
-                a.max_conns
-            );
-            continue;
+            match Session::start_conn(&session, stream.take().expect("once")) {
+                Ok(()) => break,
+                Err(s) => stream = Some(s),
+            }
         }
-        Session::start_conn(&session, stream);
     }
     Ok(())
 }
@@ -396,7 +403,9 @@ impl Session {
         }
     }
 
-    fn start_conn(s: &Arc<Session>, stream: UnixStream) {
+    /// Carries `stream` as a new connection; gives it back if this
+    /// Windows side is dead.
+    fn start_conn(s: &Arc<Session>, stream: UnixStream) -> Result<(), UnixStream> {
         let c = loop {
             let c = s.next.fetch_add(1, Ordering::Relaxed);
             if c != 0 {
@@ -413,25 +422,27 @@ impl Session {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("pipe-relay: [{c}] cannot use the connection: {e}");
-                return;
+                return Ok(());
             }
         };
         {
             let mut m = lock(&s.conns);
             if s.dead.load(Ordering::SeqCst) {
-                return;
+                return Err(stream);
             }
             m.insert(c, conn.clone());
         }
         log(s.verbose, format_args!("[{c}] connection"));
         if let Err(e) = s.link.send(&Frame::Open(c)) {
+            lock(&s.conns).remove(&c);
             s.die(&format!("writing to it failed: {e}"));
-            return;
+            return Err(stream);
         }
         let (s1, s2) = (s.clone(), s.clone());
         let conn2 = conn.clone();
         thread::spawn(move || s1.pipe_to_client(c, writer, rx, &conn2));
         thread::spawn(move || s2.client_to_pipe(c, stream, &conn));
+        Ok(())
     }
 
     /// The pipe's bytes to the client; credit back as they are written.

@@ -579,3 +579,33 @@ fn mux_serve_refuses_a_bad_peer_clearly() {
         assert!(!err.contains("panicked"), "{says}: {err}");
     }
 }
+
+#[test]
+fn connections_beyond_the_limit_are_refused_and_the_others_go_on() {
+    let Some(f) = Fixture::start(&["--max-connections", "2"]) else {
+        return;
+    };
+    let sock = f.sock.clone();
+    bounded(120, move || {
+        let held: Vec<UnixStream> = (0..2u64)
+            .map(|seed| {
+                let mut s = connect(&sock);
+                s.write_all(format!("GET /bytes/1000000/{seed} HTTP/1.1\r\n\r\n").as_bytes())
+                    .unwrap();
+                s
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        let mut third = connect(&sock);
+        let _ = third.write_all(b"GET /ping HTTP/1.1\r\n\r\n");
+        let mut got = Vec::new();
+        let _ = third.read_to_end(&mut got);
+        assert!(got.is_empty(), "the third connection was served");
+        for (seed, mut s) in (0..2u64).zip(held) {
+            let (head, rest) = read_head(&mut s);
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            read_checked(&mut s, rest, 1_000_000, seed);
+        }
+    });
+    assert!(f.log().contains("(--max-connections)"), "{}", f.log());
+}

@@ -5,7 +5,6 @@
 //! ends that connection (a `Close` with the reason), never the process; the
 //! end of stdin (the Linux side gone) ends the process.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::windows::io::AsHandle;
@@ -17,7 +16,7 @@ use std::thread;
 use crate::cli::{PipeEof, StdinEof};
 use crate::mux::args::{stdin_eof_words, ServeArgs};
 use crate::mux::window::Credit;
-use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, MAX_CONNS, VERSION};
+use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, Table, MAX_CONNS, VERSION};
 use crate::pump::{self, Policy};
 use crate::run::{self, Failure, FAILED};
 
@@ -39,7 +38,7 @@ struct Conn {
     recv: Arc<Mutex<RecvWindow>>,
 }
 
-type Conns = Arc<Mutex<HashMap<u32, Conn>>>;
+type Conns = Arc<Mutex<Table<Conn>>>;
 
 /// Connection threads alive, counted apart from the table: a connection
 /// closed while its pipe is still being opened (a busy wait) keeps its
@@ -99,7 +98,7 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
             Frame::Open(c) => open(a, c, &conns, &out),
             Frame::Data(c, v) => {
                 let map = lock(&conns);
-                if let Some(conn) = map.get(&c) {
+                if let Some(conn) = map.get(c) {
                     lock(&conn.recv)
                         .on_data(v.len())
                         .map_err(|e| proto(e.into()))?;
@@ -108,18 +107,18 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
                 // Data of a connection that just ended: dropped.
             }
             Frame::HalfClose(c, Dir::ToPipe) => {
-                if let Some(conn) = lock(&conns).get(&c) {
+                if let Some(conn) = lock(&conns).get(c) {
                     let _ = conn.tx.send(In::End);
                 }
             }
             Frame::Close(c, _) => {
-                if let Some(conn) = lock(&conns).remove(&c) {
+                if let Some(conn) = lock(&conns).remove(c) {
                     let _ = conn.tx.send(In::Abort);
                     conn.credit.close();
                 }
             }
             Frame::Credit(c, n) => {
-                if let Some(conn) = lock(&conns).get(&c) {
+                if let Some(conn) = lock(&conns).get(c) {
                     conn.credit.grant(n).map_err(|e| proto(e.into()))?;
                 }
             }
@@ -135,30 +134,25 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
 
 /// Starts connection `c`: opening the pipe and relaying it, on a thread.
 fn open(a: &ServeArgs, c: u32, conns: &Conns, out: &Out) {
-    let mut map = lock(conns);
-    let refuse = if map.contains_key(&c) {
-        Some("the connection id is in use".to_string())
-    } else if map.len() >= MAX_CONNS || THREADS.load(Ordering::SeqCst) >= MAX_CONNS {
-        Some(format!("too many connections (at most {MAX_CONNS})"))
-    } else {
-        None
-    };
-    if let Some(r) = refuse {
-        let _ = out.send(&Frame::Close(c, r));
-        return;
-    }
     let (tx, rx) = mpsc::channel();
     let credit = Arc::new(Credit::default());
     let recv = Arc::new(Mutex::new(RecvWindow::default()));
-    map.insert(
-        c,
-        Conn {
-            tx,
-            credit: credit.clone(),
-            recv: recv.clone(),
-        },
-    );
-    drop(map);
+    let conn = Conn {
+        tx,
+        credit: credit.clone(),
+        recv: recv.clone(),
+    };
+    let opened = if THREADS.load(Ordering::SeqCst) >= MAX_CONNS {
+        Err(format!(
+            "too many connections (at most {MAX_CONNS}, some still opening their pipe)"
+        ))
+    } else {
+        lock(conns).insert(c, conn)
+    };
+    if let Err(r) = opened {
+        let _ = out.send(&Frame::Close(c, r));
+        return;
+    }
     let (a, conns, out) = (a.clone(), conns.clone(), out.clone());
     THREADS.fetch_add(1, Ordering::SeqCst);
     thread::spawn(move || {
@@ -171,7 +165,7 @@ fn open(a: &ServeArgs, c: u32, conns: &Conns, out: &Out) {
         } else {
             log(a.verbose, format_args!("[{c}] {reason}"));
         }
-        lock(&conns).remove(&c);
+        lock(&conns).remove(c);
         let _ = out.send(&Frame::Close(c, reason));
         THREADS.fetch_sub(1, Ordering::SeqCst);
     });

@@ -10,7 +10,6 @@
 //! credit), and two per connection (socket to frames, frames to socket).
 //! A slow client holds back only its own connection.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufReader, Read, Write};
 use std::net::Shutdown;
@@ -26,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::mux::args::{UnixArgs, WINDOWS_RELAY_ENV};
 use crate::mux::window::Credit;
-use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, MAX_DATA, VERSION};
+use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, Table, MAX_DATA, VERSION};
 
 /// A failure of the command: exit code and one line.
 type Fail = (u8, String);
@@ -89,7 +88,7 @@ pub fn run(a: &UnixArgs) -> Result<(), Fail> {
                     break;
                 }
             };
-            if lock(&session.conns).len() >= a.max_conns {
+            if lock(&session.conns).is_full() {
                 eprintln!(
                     "pipe-relay: a connection refused: {} connections are open (--max-connections)",
                     a.max_conns
@@ -239,7 +238,7 @@ struct Conn {
 /// One Windows-side process and the connections it carries.
 struct Session {
     link: Link<ChildStdin>,
-    conns: Mutex<HashMap<u32, Arc<Conn>>>,
+    conns: Mutex<Table<Arc<Conn>>>,
     dead: AtomicBool,
     /// The hello was answered: its end is news.
     started: AtomicBool,
@@ -277,7 +276,7 @@ impl Session {
         );
         let s = Arc::new(Session {
             link: Link::new(stdin),
-            conns: Mutex::default(),
+            conns: Mutex::new(Table::new(a.max_conns)),
             dead: AtomicBool::new(false),
             started: AtomicBool::new(false),
             next: AtomicU32::new(1),
@@ -330,7 +329,7 @@ impl Session {
     }
 
     fn dispatch(&self, f: Frame) -> Result<(), String> {
-        let get = |c: u32| lock(&self.conns).get(&c).cloned();
+        let get = |c: u32| lock(&self.conns).get(c).cloned();
         match f {
             Frame::Data(c, v) => {
                 if let Some(conn) = get(c) {
@@ -344,7 +343,7 @@ impl Session {
                 }
             }
             Frame::Close(c, reason) => {
-                if let Some(conn) = lock(&self.conns).remove(&c) {
+                if let Some(conn) = lock(&self.conns).remove(c) {
                     conn.credit.close();
                     let _ = conn.tx.send(Out::Close(reason));
                 }
@@ -369,7 +368,7 @@ impl Session {
             if self.dead.swap(true, Ordering::SeqCst) {
                 return;
             }
-            m.drain().map(|(_, c)| c).collect()
+            m.drain()
         };
         let reason = format!("the Windows side ended ({why})");
         for c in &conns {
@@ -391,12 +390,12 @@ impl Session {
     }
 
     fn live(&self, c: u32) -> bool {
-        lock(&self.conns).contains_key(&c)
+        lock(&self.conns).get(c).is_some()
     }
 
     /// Ends connection `c` from this side, telling the Windows side why.
     fn end(&self, c: u32, why: String) {
-        if let Some(conn) = lock(&self.conns).remove(&c) {
+        if let Some(conn) = lock(&self.conns).remove(c) {
             conn.credit.close();
             let _ = conn.tx.send(Out::Close(String::new()));
             let _ = self.link.send(&Frame::Close(c, why));
@@ -430,11 +429,14 @@ impl Session {
             if s.dead.load(Ordering::SeqCst) {
                 return Err(stream);
             }
-            m.insert(c, conn.clone());
+            if let Err(e) = m.insert(c, conn.clone()) {
+                eprintln!("pipe-relay: a connection refused: {e}");
+                return Ok(());
+            }
         }
         log(s.verbose, format_args!("[{c}] connection"));
         if let Err(e) = s.link.send(&Frame::Open(c)) {
-            lock(&s.conns).remove(&c);
+            lock(&s.conns).remove(c);
             s.die(&format!("writing to it failed: {e}"));
             return Err(stream);
         }

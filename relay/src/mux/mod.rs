@@ -22,12 +22,14 @@
 //! own connection only: the thread reading frames never waits.
 
 pub mod args;
+pub mod table;
 pub mod window;
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
 
+pub use table::Table;
 pub use window::RecvWindow;
 
 /// The protocol's version: both sides refuse a peer with another.

@@ -338,6 +338,7 @@ fn thirty_two_concurrent_4_mib_transfers_each_checked() {
 fn a_slow_client_does_not_stall_the_others() {
     let Some(f) = Fixture::start(&[]) else { return };
     let sock = f.sock.clone();
+    let relay = f.relay.id();
     const LEN: u64 = 64 << 20;
     bounded(300, move || {
         // A client that asks for 64 MiB and reads none of it for now.
@@ -348,6 +349,21 @@ fn a_slow_client_does_not_stall_the_others() {
         for i in 0..50 {
             assert_eq!(curl(&sock, "/ping").as_deref(), Ok("pong"), "request {i}");
         }
+        // What the slow client does not read waits in the pipe, not in
+        // the Linux relay: it holds at most the connection's window.
+        let status = std::fs::read_to_string(format!("/proc/{relay}/status")).unwrap();
+        let rss_kib: u64 = status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmRSS:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .expect("VmRSS");
+        assert!(rss_kib < 32 * 1024, "unix-listen holds {rss_kib} KiB");
         // Nothing of the slow one was lost while it was held back.
         let (head, rest) = read_head(&mut slow);
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");

@@ -40,6 +40,8 @@ mod imp {
 
     const REQUEST: &[u8] = b"GET /ping HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
     const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong";
+    /// How long a start, or one workload, may take.
+    const PATIENCE: Duration = Duration::from_secs(180);
     /// Issue 18's targets.
     const UNIX_VS_TCP: f64 = 1.5;
     const SOCAT_VS_UNIX: f64 = 5.0;
@@ -139,8 +141,14 @@ mod imp {
             .map(|_| {
                 let (to, tx) = (to.clone(), tx.clone());
                 thread::spawn(move || {
+                    let deadline = Instant::now() + PATIENCE;
                     for _ in 0..per {
-                        let _ = tx.send(exchange(&to));
+                        let r = if Instant::now() < deadline {
+                            exchange(&to)
+                        } else {
+                            Err(format!("not started: the workload took over {PATIENCE:?}"))
+                        };
+                        let _ = tx.send(r);
                     }
                 })
             })
@@ -194,12 +202,21 @@ mod imp {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the test server");
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the test server did not start");
+        let out = server.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
         let _server = Kill(server);
+        match rx.recv_timeout(PATIENCE) {
+            Ok(l) if l.trim() == "ready" => {}
+            other => {
+                eprintln!("relay_rpc: the test server did not start: {other:?}");
+                std::process::exit(1);
+            }
+        }
 
         println!("Request latency through the relay from Linux: {} requests sequentially, {} from 8 threads,", o.requests, o.requests);
         println!("one connection each, to a Docker-like HTTP server on a message pipe under Wine.");

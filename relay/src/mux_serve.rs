@@ -13,11 +13,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::cli::{PipeEof, StdinEof};
 use crate::mux::args::{stdin_eof_words, ServeArgs};
 use crate::mux::window::Credit;
 use crate::mux::{read_frame, read_hello, Dir, Frame, Link, RecvWindow, Table, MAX_CONNS, VERSION};
-use crate::pump::{self, Policy};
+use crate::pump;
 use crate::run::{self, Failure, FAILED};
 
 type Out = Arc<Link<File>>;
@@ -179,7 +178,8 @@ fn relay(
     credit: Arc<Credit>,
     out: &Out,
 ) -> Result<(), String> {
-    let pipe = run::open_pipe(&a.pipe, &a.open).map_err(|f| f.message)?;
+    let pipe =
+        run::open_pipe(&a.pipe, &a.open, a.verbose, &format!("[{c}] ")).map_err(|f| f.message)?;
     log(a.verbose, format_args!("[{c}] connected to {}", a.pipe));
     let mut from = pump::incoming(FromLinux {
         c,
@@ -194,14 +194,10 @@ fn relay(
         credit,
         out: out.clone(),
     });
-    let policy = Policy {
-        close_on_other_end: a.eof.stdin == StdinEof::Close,
-        zero_message_on_other_end: a.eof.stdin == StdinEof::ZeroMessage,
-        drain_other_on_pipe_end: a.eof.pipe == PipeEof::DrainStdin,
-    };
+    let policy = run::policy(a.eof);
     pump::relay(&pipe, &mut from, to, policy)
         .map(|_| ())
-        .map_err(|e| format!("relaying {}: {e}", a.pipe))
+        .map_err(|f| format!("relaying {}: {f}", a.pipe))
 }
 
 /// The Unix client's bytes, as the pump's reading thread reads them:

@@ -58,7 +58,8 @@ From Linux (WSL): one command, one Windows process for every connection:
                             e.g. --windows-relay 'wine /opt/pipe-relay.exe'
   --mode OCTAL              the socket file's permissions (default 600)
   --max-connections N       connections at once (default 1024)
-  and connect's options: -p, --busy-timeout, --stdin-eof (default: message: the client's
+  and connect's options, for each connection: -p, --busy-timeout, --expect-owner,
+  --any-owner, --idle-timeout, --stdin-eof (default here: message: the client's
   half-close is a zero-byte message), --pipe-eof.
 ";
 

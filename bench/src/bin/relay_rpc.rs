@@ -5,7 +5,8 @@
 //!
 //! - `relay-socat`: `socat UNIX-LISTEN:SOCK,fork EXEC:"wine pipe-relay.exe -ep -s PIPE"`,
 //!   a new Windows process per connection;
-//! - `relay-tcp`: `pipe-relay.exe tcp-listen` (one Windows process), over TCP;
+//! - `relay-tcp`: `pipe-relay.exe tcp-listen --any-tcp-peer` (one Windows
+//!   process), over TCP (a Linux client's user is not one Windows can tell);
 //! - `relay-unix`: `pipe-relay unix-listen` (Linux) and its one Windows process.
 //!
 //! `rpc-seq`: `--requests N` (default 200) one after the other; `rpc-par8`:
@@ -244,6 +245,9 @@ mod imp {
                 "relay-tcp" => {
                     let c = wine(&o.exe)
                         .args(["tcp-listen", &tcp_addr, &pipe])
+                        // The clients are Linux processes, whose user
+                        // Windows cannot tell.
+                        .arg("--any-tcp-peer")
                         .spawn()
                         .expect("start tcp-listen");
                     (c, To::Tcp(tcp_addr.clone()))

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod bench;
 mod compat;
 mod json;
+mod ready;
 mod summary;
 
 use summary::TestCounts;
@@ -162,6 +163,14 @@ fn setup(loud: bool) -> Result<WinEnv> {
     let prefix = root.join("target").join("wine");
     ensure_prefix(&prefix)?;
     ensure_shim(&root, &prefix)?;
+    // Only `cargo xtask test` needs actionlint: elsewhere a failed install
+    // is a warning (the test step fails on it).
+    if let Err(e) = ready::ensure_actionlint(&root, &mut apt) {
+        if loud {
+            return Err(e);
+        }
+        eprintln!("xtask: warning: {e}");
+    }
     if loud || apt.installed_any {
         println!(
             "xtask: ready to build for {GNU} with the {toolchain:?} toolchain; Wine prefix {}",
@@ -683,6 +692,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
     step(steps, "rustfmt --check", || {
         status_ok(native(&["fmt", "--all", "--", "--check"]))
     })?;
+    ready::workflow_step(steps, &w)?;
     step(steps, "clippy (native)", || {
         status_ok(native(&[
             "clippy",
@@ -736,6 +746,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
         ]);
         status_ok(c)
     })?;
+    ready::msrv_step(steps, &w)?;
     step(steps, "native tests", || {
         let (status, out) = run_tee(native(&["test", "--workspace"]))?;
         let counts = TestCounts::parse(&out);
@@ -786,6 +797,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
         .env("RUSTDOCFLAGS", "-D warnings");
         status_ok(c)
     })?;
+    ready::package_step(steps, &w)?;
     step(steps, "tests under Wine", || {
         let _server = w.wineserver();
         let mut c = w.cargo("test", GNU);

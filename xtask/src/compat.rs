@@ -32,6 +32,8 @@ const OLD: (&str, &str) = ("mio-named-pipes", "0.1.7");
 const USER: (&str, &str) = ("parity-tokio-ipc", "0.4.0");
 /// Time limit per test binary, in seconds, unless `XTASK_WINE_TIMEOUT` is set.
 const DEFAULT_TIMEOUT: &str = "120";
+/// Where this repository keeps the mio 0.6 front (the crate that replaces 0.1.7).
+const MIO_DIR: &str = "mio";
 
 /// Where cargo put a downloaded package, and what its manifest says.
 struct Package {
@@ -75,15 +77,16 @@ pub fn test_steps(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
         Ok(String::new())
     })?;
     let p = packages.expect("set by the fetch step");
+    let ours = w.root.join(MIO_DIR);
     step(steps, "0.1.7's tests under Wine", || {
-        let manifest = old_tests_crate(&scratch.join("old-tests"), &w.root, &p.old)?;
+        let manifest = old_tests_crate(&scratch.join("old-tests"), &ours, &p.old)?;
         let mut c = compat_cargo(w, "test", &manifest);
         c.arg("--tests");
         run_counted(w, c)
     })?;
     step(steps, "parity-tokio-ipc under Wine", || {
-        let manifest = user_workspace(&scratch.join("user-tests"), &w.root, &p.user)?;
-        check_patched(&manifest, &w.root)?;
+        let manifest = user_workspace(&scratch.join("user-tests"), &ours, &p.user)?;
+        check_patched(&manifest, &ours)?;
         let mut c = compat_cargo(w, "test", &manifest);
         c.args(["-p", USER.0, "--lib"]);
         run_counted(w, c)

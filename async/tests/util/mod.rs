@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 // The workspace's one copy of these (Wine's version, impersonation).
-#[path = "../../../tests/util/win.rs"]
+#[path = "../../../mio/tests/util/win.rs"]
 mod win;
 
 // Not every test binary uses them.

@@ -56,3 +56,10 @@ pub use named_pipes_core::{
 };
 #[cfg(windows)]
 pub use open::Open;
+
+/// The quick start of this crate's README, compiled for Windows as
+/// doc-tests (the repository's README is compiled by the mio front's, whose
+/// tests depend on this crate too).
+#[cfg(all(doctest, windows, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeQuickStart;

@@ -93,6 +93,12 @@ fn main() {
             let w = setup(false)?;
             compat::test_steps(steps, &w)
         }),
+        "ready" => summarized("ready", |steps| {
+            let w = setup(false)?;
+            ready::workflow_step(steps, &w)?;
+            ready::msrv_step(steps, &w)?;
+            ready::package_step(steps, &w)
+        }),
         "demo" => demo(&rest),
         "bench" => bench::bench(&rest),
         "wine-run" => wine_run(&rest),
@@ -116,6 +122,8 @@ cargo xtask <command>
           the whole test suite under Wine, then mio-named-pipes 0.1.7's tests and
           parity-tokio-ipc 0.4.0's tests against this crate under Wine
   compat  only the last steps of `test`: 0.1.7's and parity-tokio-ipc's tests under Wine
+  ready   only the release steps of `test`: actionlint on the CI workflow (and its commands
+          documented), the MSRV (clippy's incompatible_msrv), cargo package of the published crates
   demo    run the examples under Wine: the echo server of each front, the async message client
   bench   run the benchmarks under Wine: wineserver requests of one traced round per
           peer, then timed rounds (--requests-only: the requests alone; --bins B,...:

@@ -44,26 +44,41 @@ pub fn msrv_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
 
 /// The packaging step, after the docs.
 pub fn package_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
-    step(steps, "package (windows-gnu)", || package(w))
+    step(steps, "package (gnu + host)", || package(w))
 }
 
 // ---------------------------------------------------------------- package
 
 /// `cargo package` of every published crate: each is packaged in dependency
 /// order and built from its package for `x86_64-pc-windows-gnu` (the target
-/// where its code exists), against the packages of the crates before it
-/// (cargo puts them in a local registry while verifying).
+/// where its code exists) and for the host (where it must build, empty),
+/// against the packages of the crates before it (cargo puts them in a local
+/// registry while verifying).
 fn package(w: &WinEnv) -> Result<String> {
+    let host = host_triple()?;
     let mut c = w.cargo("package", GNU);
-    c.args(["--workspace", "--allow-dirty"]);
+    c.args(["--target", &host, "--workspace", "--allow-dirty"]);
     for name in UNPUBLISHED {
         c.args(["--exclude", name]);
     }
     status_ok(c)?;
     Ok(format!(
-        "{} packaged and verified for {GNU}",
+        "{} packaged, verified for {GNU} and {host}",
         PUBLISHED.join(", ")
     ))
+}
+
+/// The host's target triple, as rustc says.
+fn host_triple() -> Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|h| h.trim().to_string())
+        .ok_or_else(|| "rustc -vV names no host".into())
 }
 
 // ---------------------------------------------------------------- msrv

@@ -39,7 +39,7 @@ pub fn workflow_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
 
 /// The MSRV step, after the clippy steps.
 pub fn msrv_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
-    step(steps, "msrv (incompatible_msrv)", || msrv(w))
+    step(steps, "msrv (rust-version)", || msrv(w))
 }
 
 /// The packaging step, after the docs.

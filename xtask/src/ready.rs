@@ -177,7 +177,8 @@ fn version_key(v: &str) -> Vec<u64> {
 /// actionlint on the workflow, then: every command it runs is one the README
 /// or DEVELOPERS.md documents, word for word.
 fn workflow(root: &Path) -> Result<String> {
-    let bin = actionlint(root).ok_or("actionlint is missing: `cargo xtask setup` installs it")?;
+    ensure_actionlint(root, &mut Apt::default())?;
+    let bin = actionlint(root).ok_or("actionlint is missing")?;
     let mut c = Command::new(&bin);
     c.current_dir(root).args(["-no-color", WORKFLOW]);
     status_ok(c)?;

@@ -401,7 +401,7 @@ fn patched(tree: &str, lock: &str, name: &str, ours: &str) -> Result<String> {
 
 // ---------------------------------------------------------------- files
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -427,7 +427,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// A TOML basic string.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut q = String::from("\"");
     for c in s.chars() {
         match c {

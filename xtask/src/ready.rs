@@ -42,9 +42,10 @@ pub fn msrv_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
     step(steps, "msrv (rust-version)", || msrv(w))
 }
 
-/// The packaging step, after the docs.
+/// The packaging step, after the docs, and the README's `[patch]` from git.
 pub fn package_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
-    step(steps, "package (gnu + host)", || package(w))
+    step(steps, "package (gnu + host)", || package(w))?;
+    step(steps, "patch from git", || patch_from_git(&w.root))
 }
 
 // ---------------------------------------------------------------- package
@@ -79,6 +80,44 @@ fn host_triple() -> Result<String> {
         .find_map(|l| l.strip_prefix("host: "))
         .map(|h| h.trim().to_string())
         .ok_or_else(|| "rustc -vV names no host".into())
+}
+
+/// What the README tells users of 0.1.7 to write: a crate that requires
+/// `mio-named-pipes = "0.1"` and patches it from this repository's git
+/// (its committed `HEAD`) must get 0.1.8 from the `mio/` folder, with no
+/// path given: cargo looks for the package in the whole repository.
+fn patch_from_git(root: &Path) -> Result<String> {
+    let dir = root.join("target/patch-check");
+    let url = format!("file://{}", root.display());
+    crate::compat::write(
+        &dir.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"patch-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\nmio-named-pipes = \"0.1\"\n\n\
+             [patch.crates-io]\nmio-named-pipes = {{ git = {} }}\n\n[workspace]\n",
+            crate::compat::quote(&url)
+        ),
+    )?;
+    crate::compat::write(&dir.join("src/lib.rs"), "")?;
+    // No lock file: the patch is resolved anew, at today's HEAD.
+    let _ = fs::remove_file(dir.join("Cargo.lock"));
+    let mut c = native(&["tree", "-i", "mio-named-pipes", "--target", GNU]);
+    c.current_dir(&dir)
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        // Cargo's own fetcher reads a shallow clone (CI checkouts); the git
+        // command refuses to.
+        .env_remove("CARGO_NET_GIT_FETCH_WITH_CLI");
+    let out = c.output().map_err(|e| format!("cargo tree: {e}"))?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let first = tree.lines().next().unwrap_or_default().to_string();
+    if !out.status.success() || !first.starts_with("mio-named-pipes v0.1.8 (file://") {
+        return Err(format!(
+            "the README's [patch.crates-io] from git does not give this crate: {first}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(first)
 }
 
 // ---------------------------------------------------------------- msrv

@@ -7,7 +7,10 @@ use crate::front::AsyncFront;
 /// builder lives in `named-pipes-core`, shared with mio-named-pipes.
 ///
 /// Defaults: duplex, byte mode, 64 KiB buffers each way, unlimited
-/// instances, remote clients rejected, not necessarily the first instance.
+/// instances, remote clients rejected, only this process's user (and
+/// SYSTEM) may open it
+/// ([`current_user_only`](named_pipes_core::ServerOptions::current_user_only)),
+/// not necessarily the first instance.
 /// Every instance is opened for overlapped I/O. Await
 /// [`NamedPipe::connect`] on the instance [`create`](named_pipes_core::ServerOptions::create)
 /// returns. [`listen`](named_pipes_core::ServerOptions::listen) returns a

@@ -51,8 +51,8 @@ pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 pub use named_pipe::{Connect, NamedPipe, RecvMsg};
 #[cfg(windows)]
 pub use named_pipes_core::{
-    ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, SecurityDescriptor, DEFAULT_LINGER,
-    DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
+    ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, PipeOwner, SecurityDescriptor, DEFAULT_LINGER,
+    DEFAULT_MAX_MESSAGE, DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]
 pub use open::Open;

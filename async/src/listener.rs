@@ -36,7 +36,11 @@ pub const DEFAULT_PENDING: usize = 4;
 /// `PeekNamedPipe`). Instances read nothing while they wait: a pipe handed
 /// out starts reading ahead with its first read, so a server that writes
 /// first, or drops the pipe unread, pays for no read and its cancel. The
-/// first instance is created with `FILE_FLAG_FIRST_PIPE_INSTANCE`.
+/// first instance is created with `FILE_FLAG_FIRST_PIPE_INSTANCE`, and so
+/// is the next one whenever none of the listener's instances is left
+/// (handed out ones count until their handles close). Only the listener's
+/// user and SYSTEM may connect, unless the options say otherwise (see
+/// `ServerOptions::current_user_only`).
 /// Dropping the listener
 /// cancels the connects still listening and drops the connected pipes
 /// not handed out.

@@ -57,12 +57,45 @@ impl NamedPipe {
     /// (`ImpersonateNamedPipeClient`) until the guard is dropped. Windows
     /// allows it only after data was read from the pipe, and only as far as
     /// the client's security quality of service allows. Do not hold the
-    /// guard across an `.await`: the task may move to another thread.
+    /// guard across an `.await`: the task may move to another thread, and
+    /// on a single-threaded executor every task that runs meanwhile runs as
+    /// the client (see [`ImpersonationGuard`]);
+    /// [`with_client_identity`](NamedPipe::with_client_identity) cannot.
     ///
     /// # Errors
     ///
     /// The OS error, for example on a client end or before any read.
     pub fn impersonate_client(&self) -> io::Result<ImpersonationGuard> {
         self.shared().impersonate_client()
+    }
+
+    /// Runs `f` with the calling thread acting as the client
+    /// (`ImpersonateNamedPipeClient`), and reverts when `f` returns or
+    /// panics. `f` is a plain closure, not a future: nothing can `.await`
+    /// while the thread is the client, so no other task ever runs as it,
+    /// whatever the executor. If reverting fails the process aborts (see
+    /// [`ImpersonationGuard`]).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of impersonating (on a client end, before any read);
+    /// `f` does not run then.
+    ///
+    /// ```no_run
+    /// use async_named_pipes::NamedPipe;
+    ///
+    /// # async fn serve(server: NamedPipe) -> std::io::Result<()> {
+    /// let mut request = Vec::new();
+    /// server.recv_msg(&mut request).await?; // Windows needs a read first
+    /// let allowed = server.with_client_identity(|| {
+    ///     // ... open the file the client asked for, as the client ...
+    ///     std::fs::metadata(r"C:\some\file").is_ok()
+    /// })?;
+    /// # let _ = allowed;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_client_identity<R>(&self, f: impl FnOnce() -> R) -> io::Result<R> {
+        self.shared().with_client_identity(f)
     }
 }

@@ -14,7 +14,8 @@ use async_named_pipes::{ClientOptions, NamedPipe, PipeMode, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 use util::{
-    check_impersonation, name, pair, thread_count, wine_limitation, wine_version, Rng, PATIENCE,
+    check_client_identity, check_impersonation, name, pair, thread_count, wine_limitation,
+    wine_version, Rng, PATIENCE,
 };
 
 /// Awaits `f`, failing the test after [`PATIENCE`].
@@ -614,6 +615,8 @@ async fn impersonation_reverts_on_drop() {
     // The guard is taken and dropped with no `.await` in between: the
     // task stays on this thread.
     check_impersonation(|| server.impersonate_client());
+    check_client_identity(&|f| server.with_client_identity(f));
+    assert!(client.with_client_identity(|| ()).is_err());
     // The pipe works on after it.
     pass(&server, &client, b"after").await;
 }

@@ -77,6 +77,17 @@ pub fn plan(slots: &[Slot], pending: usize, taking: bool) -> Plan {
     }
 }
 
+/// Whether a listener's next instance must be created with
+/// `FILE_FLAG_FIRST_PIPE_INSTANCE`: when asked (its very first one), and
+/// whenever none of the instances it made is alive (`alive`: listening,
+/// waiting, or handed out and not yet closed). With none, the name may have
+/// vanished, and another process may have created it since: as a first
+/// instance the creation fails then (`PermissionDenied`), instead of joining
+/// the squatter's pipe and serving its clients or giving it ours.
+pub fn first_instance(asked: bool, alive: usize) -> bool {
+    asked || alive == 0
+}
+
 fn indices(slots: &[Slot], want: Slot) -> impl Iterator<Item = usize> + '_ {
     slots
         .iter()
@@ -89,6 +100,14 @@ fn indices(slots: &[Slot], want: Slot) -> impl Iterator<Item = usize> + '_ {
 mod tests {
     use super::Slot::{Connected as C, Gone as G, Listening as L};
     use super::*;
+
+    #[test]
+    fn a_listener_with_no_instance_alive_creates_a_first_instance() {
+        assert!(first_instance(true, 0));
+        assert!(first_instance(true, 3), "the listener's own first one");
+        assert!(first_instance(false, 0), "every instance was lost");
+        assert!(!first_instance(false, 1));
+    }
 
     #[test]
     fn a_fresh_listener_creates_its_instances() {

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use windows_sys::Win32::System::Pipes::{PIPE_SERVER_END, PIPE_TYPE_MESSAGE};
 
+use crate::engine::policy::{self, AfterRevert};
 use crate::options::PipeMode;
 use crate::sys::front::Front;
 use crate::sys::info::{self, Id};
@@ -39,8 +40,25 @@ pub struct PipeInfo {
 /// The calling thread acts as the pipe's client until this guard is
 /// dropped, which reverts (`RevertToSelf`). Made by a front pipe's
 /// `impersonate_client` (in mio-named-pipes, `NamedPipe::impersonate_client`,
-/// which has an example). It is not `Send`: impersonation belongs to one
-/// thread.
+/// which has an example); a pipe's `with_client_identity` runs a closure
+/// with one and is the safer form.
+///
+/// If `RevertToSelf` fails, the drop **aborts the process**: the thread
+/// might otherwise go on as the client, and everything it runs next (other
+/// requests, other tasks) would too. Microsoft's documentation of
+/// `RevertToSelf` asks for exactly this. A thread that impersonated
+/// someone before `impersonate_client` is itself again after the drop, not
+/// that someone.
+///
+/// It is not `Send`: impersonation is a property of the thread that took
+/// it, so the guard must be dropped on that thread. In async code, do not
+/// hold it across an `.await`: on a multi-threaded runtime the task may
+/// resume on another thread (the future is not `Send` then, so `spawn`
+/// refuses it, but `block_on` and `spawn_local` accept it); on a
+/// single-threaded executor (a current-thread runtime, a `LocalSet`,
+/// `block_on`) every other task that runs while this one waits runs **as
+/// the client**, on the impersonating thread. Use `with_client_identity`
+/// (a synchronous closure, which cannot await) instead.
 #[derive(Debug)]
 pub struct ImpersonationGuard {
     _not_send: PhantomData<*const ()>,
@@ -48,8 +66,10 @@ pub struct ImpersonationGuard {
 
 impl Drop for ImpersonationGuard {
     fn drop(&mut self) {
-        // Reverting can only fail if the thread token is gone; nothing to do then.
-        let _ = info::revert();
+        if let AfterRevert::Abort(why) = policy::after_revert(info::revert()) {
+            eprintln!("{why}");
+            std::process::abort();
+        }
     }
 }
 
@@ -128,5 +148,19 @@ impl<F: Front> Shared<F> {
         Ok(ImpersonationGuard {
             _not_send: PhantomData,
         })
+    }
+
+    /// Runs `f` on the calling thread acting as the client
+    /// (`ImpersonateNamedPipeClient`), and reverts when it returns or
+    /// panics (see [`ImpersonationGuard`] for a revert that fails).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of impersonating; `f` does not run then.
+    pub fn with_client_identity<R>(&self, f: impl FnOnce() -> R) -> io::Result<R> {
+        let guard = self.impersonate_client()?;
+        let r = f();
+        drop(guard);
+        Ok(r)
     }
 }

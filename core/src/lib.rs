@@ -68,8 +68,8 @@ pub mod front {
 pub use info::{ImpersonationGuard, PipeEnd, PipeInfo};
 #[cfg(windows)]
 pub use options::{
-    ClientOptions, PipeMode, SecurityDescriptor, ServerOptions, DEFAULT_MAX_READ,
-    DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
+    ClientOptions, PipeMode, PipeOwner, SecurityDescriptor, ServerOptions, DEFAULT_MAX_MESSAGE,
+    DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE, UNLIMITED_INSTANCES,
 };
 #[cfg(windows)]
 pub use sys::front::Front;

@@ -8,7 +8,10 @@ use crate::glue::Mio;
 /// the async front.
 ///
 /// Defaults: duplex, byte mode, 64 KiB buffers each way, unlimited
-/// instances, remote clients rejected, not necessarily the first instance
+/// instances, remote clients rejected, only this process's user (and
+/// SYSTEM) may open it
+/// ([`current_user_only`](named_pipes_core::ServerOptions::current_user_only)),
+/// not necessarily the first instance
 /// (a [`PipeListener`] always makes its first one so). Every instance is
 /// opened for overlapped I/O. [`create`](named_pipes_core::ServerOptions::create)
 /// returns a [`NamedPipe`]: call [`NamedPipe::connect`] once it is
@@ -57,7 +60,11 @@ pub type ServerOptions = named_pipes_core::ServerOptions<Mio>;
 ///
 /// Defaults: read and write access, byte read mode, the server may
 /// identify the client but not act as it (`SECURITY_SQOS_PRESENT |
-/// SECURITY_IDENTIFICATION`), no waiting when every instance is busy.
+/// SECURITY_IDENTIFICATION`), no waiting when every instance is busy, any
+/// owner of the pipe accepted
+/// ([`current_user_only`](named_pipes_core::ClientOptions::current_user_only)
+/// and [`expect_owner`](named_pipes_core::ClientOptions::expect_owner) check
+/// who serves).
 ///
 /// # Examples
 ///

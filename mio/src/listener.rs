@@ -48,7 +48,11 @@ pub const DEFAULT_PENDING: usize = 4;
 /// it reads from the pipes waiting for `accept`, so that a client leaving
 /// frees its instance even if nobody accepts. The first instance is created with
 /// `FILE_FLAG_FIRST_PIPE_INSTANCE`, so no other process can have squatted
-/// the name.
+/// the name, and so is the next one whenever none of the listener's
+/// instances is left (handed out ones count until their handles close):
+/// `accept` then fails with `PermissionDenied` if another process took the
+/// name meanwhile. Only the listener's user and SYSTEM may connect, unless
+/// the options say otherwise (see `ServerOptions::current_user_only`).
 ///
 /// The listener implements `mio::Evented`: it is readable while a
 /// connected pipe waits for `accept`, and an edge-triggered registration
@@ -203,7 +207,9 @@ impl Drop for Driver {
 
 impl PipeListener {
     /// Listens on `addr` with [`ServerOptions`]' defaults and
-    /// [`DEFAULT_PENDING`] instances.
+    /// [`DEFAULT_PENDING`] instances: only the user this process runs as,
+    /// and SYSTEM, may connect (see
+    /// [`current_user_only`](named_pipes_core::ServerOptions::current_user_only)).
     ///
     /// # Errors
     ///

@@ -99,7 +99,9 @@ impl NamedPipe {
     /// limit on instances. It must be the first instance of its name
     /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so no other process can have
     /// squatted the name, and it rejects remote clients
-    /// (`PIPE_REJECT_REMOTE_CLIENTS`). Use `ServerOptions` for anything else.
+    /// (`PIPE_REJECT_REMOTE_CLIENTS`). Only the user this process runs as,
+    /// and SYSTEM, may open it (as `ServerOptions::current_user_only`, the
+    /// default, describes). Use `ServerOptions` for anything else.
     ///
     /// # Errors
     ///

@@ -130,7 +130,11 @@ impl NamedPipe {
     /// (`ImpersonateNamedPipeClient`) until the guard is dropped. Windows
     /// allows it only after data was read from the pipe, and only as far as
     /// the client's security quality of service allows (by default, the
-    /// server may identify the client, not act as it).
+    /// server may identify the client, not act as it). The guard is not
+    /// `Send` (impersonation belongs to the thread that took it), and its
+    /// drop aborts the process if reverting fails (see
+    /// [`ImpersonationGuard`]); [`with_client_identity`](NamedPipe::with_client_identity)
+    /// scopes it to a closure.
     ///
     /// # Errors
     ///
@@ -166,5 +170,30 @@ impl NamedPipe {
     /// ```
     pub fn impersonate_client(&self) -> io::Result<ImpersonationGuard> {
         self.shared().impersonate_client()
+    }
+
+    /// Runs `f` with the calling thread acting as the client
+    /// (`ImpersonateNamedPipeClient`), and reverts when `f` returns or
+    /// panics: the form of [`impersonate_client`](NamedPipe::impersonate_client)
+    /// that cannot leak the client's identity past `f`. If reverting fails
+    /// the process aborts (see [`ImpersonationGuard`]).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of impersonating (on a client end, before any read);
+    /// `f` does not run then.
+    ///
+    /// ```
+    /// use mio_named_pipes::{ClientOptions, ServerOptions};
+    ///
+    /// let name = format!(r"\\.\pipe\mio-named-pipes-doc-identity-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name).unwrap();
+    /// let client = ClientOptions::new().open(&name).unwrap();
+    /// // A client end has no client to act as: `f` does not run.
+    /// assert!(client.with_client_identity(|| unreachable!()).is_err());
+    /// # drop(server);
+    /// ```
+    pub fn with_client_identity<R>(&self, f: impl FnOnce() -> R) -> io::Result<R> {
+        self.shared().with_client_identity(f)
     }
 }

@@ -5,7 +5,10 @@ mod util;
 
 use std::io::{ErrorKind, Read, Write};
 
-use mio_named_pipes::{ClientOptions, ServerOptions, DEFAULT_MAX_READ, DEFAULT_WRITE_QUEUE};
+use mio_named_pipes::{
+    ClientOptions, NamedPipe, PipeMode, ServerOptions, DEFAULT_MAX_MESSAGE, DEFAULT_MAX_READ,
+    DEFAULT_WRITE_QUEUE,
+};
 use util::*;
 
 #[test]
@@ -143,4 +146,107 @@ fn stream(
     }
     assert!(got == data, "every byte arrives, in order");
     (largest_write, largest_read)
+}
+
+/// The next message, or the error of the read that would have returned it.
+fn next_message(l: &mut Looper, p: &NamedPipe) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    l.until("a message or an error", || match p.recv_msg(&mut buf) {
+        Ok(_) => Some(Ok(())),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        Err(e) => Some(Err(e)),
+    })
+    .map(|()| buf)
+}
+
+/// A message server with the cap `max_message`, registered and connected to
+/// a blocking message-mode client made with plain Win32 calls.
+fn capped_server(l: &mut Looper, max_message: usize) -> (NamedPipe, std::fs::File) {
+    let name = name();
+    let server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .max_message(max_message)
+        .create(&name)
+        .unwrap();
+    l.add(&server);
+    let client = message_client_file(&name, false);
+    l.connect(&server);
+    (server, client)
+}
+
+#[test]
+fn a_message_over_max_message_fails_its_read_and_the_next_one_arrives() {
+    let mut l = Looper::new();
+    let (server, mut client) = capped_server(&mut l, 1000);
+    client.write_all(&pattern(1, 1001)).unwrap();
+    client.write_all(b"next").unwrap();
+    client.write_all(&pattern(2, 1000)).unwrap();
+    let e = next_message(&mut l, &server).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+    assert!(e.to_string().contains("max_message (1000 bytes)"), "{e}");
+    assert_eq!(next_message(&mut l, &server).unwrap(), b"next");
+    assert_eq!(
+        next_message(&mut l, &server).unwrap(),
+        pattern(2, 1000),
+        "a message of the cap itself arrives"
+    );
+    // Read with `read`, the same.
+    client.write_all(&pattern(3, 5000)).unwrap();
+    client.write_all(b"again").unwrap();
+    let mut buf = [0u8; 100];
+    let e = l.until("an error", || match (&server).read(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        r => Some(r),
+    });
+    assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidData);
+    assert_eq!(next_message(&mut l, &server).unwrap(), b"again");
+}
+
+#[test]
+fn a_peer_sending_a_1_gib_message_cannot_exhaust_the_process() {
+    const GIB: usize = 1 << 30;
+    let mut l = Looper::new();
+    let (server, client) = capped_server(&mut l, DEFAULT_MAX_MESSAGE);
+    // The peer: one raw message-mode WriteFile of 1 GiB, then a small one.
+    let writer = std::thread::spawn(move || {
+        let mut client = client;
+        let big = vec![0x5A; GIB];
+        client.write_all(&big).unwrap();
+        drop(big);
+        client.write_all(b"after").unwrap();
+        client
+    });
+    let e = next_message(&mut l, &server).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+    assert!(e.to_string().contains("max_message"), "{e}");
+    assert_eq!(next_message(&mut l, &server).unwrap(), b"after");
+    let _client = writer.join().unwrap();
+}
+
+#[test]
+fn limits_over_1_gib_are_refused_not_a_panic() {
+    let name = name();
+    for bytes in [usize::MAX, (1 << 30) + 1] {
+        let e = ServerOptions::new()
+            .max_read(bytes)
+            .create(&name)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let e = ServerOptions::new()
+            .write_queue(bytes)
+            .listen(&name, 1)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
+    let _server = ServerOptions::new()
+        .max_read(1 << 30)
+        .write_queue(1 << 30)
+        .max_message(usize::MAX)
+        .create(&name)
+        .unwrap();
+    let e = ClientOptions::new()
+        .max_read(usize::MAX)
+        .open(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }

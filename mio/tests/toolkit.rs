@@ -336,6 +336,11 @@ fn impersonation_reverts_on_drop() {
     l.write_all(&client, b"x");
     assert_eq!(l.read_exact(&server, 1), b"x");
     check_impersonation(|| server.impersonate_client());
+    check_client_identity(&|f| server.with_client_identity(f));
+    // On a client end it fails, and the closure does not run.
+    let mut ran = false;
+    assert!(client.with_client_identity(|| ran = true).is_err());
+    assert!(!ran);
 }
 
 #[test]

@@ -18,6 +18,7 @@ use std::io;
 use std::mem;
 
 pub(crate) mod budget;
+pub(crate) mod policy;
 pub(crate) mod table;
 
 #[cfg(test)]
@@ -42,6 +43,15 @@ pub(crate) const GROWN_READ: usize = 256 * 1024;
 /// The write queue of a streaming pipe with the default limits while the
 /// [`Budget`] has room ([`Limits::grown_queue`]).
 pub(crate) const GROWN_QUEUE: usize = 1024 * 1024;
+/// The default largest message a message-mode read takes
+/// ([`Limits::max_message`]): 4 MiB.
+pub(crate) const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+/// The largest `max_read` and `write_queue` a user may set: 1 GiB.
+pub(crate) const MAX_LIMIT: usize = 1024 * 1024 * 1024;
+/// The largest message one `WriteFile` can send (its length is a `u32`).
+pub(crate) const MAX_MESSAGE_WRITE: usize = u32::MAX as usize;
+/// The reads that drain a message over the cap, unread, are this large.
+const SKIP_READ: usize = 64 * 1024;
 /// At most this many messages wait behind a write in flight.
 pub(crate) const MAX_QUEUED_MESSAGES: usize = 1024;
 /// Write buffers up to this size are kept for reuse; larger ones are freed
@@ -68,6 +78,10 @@ pub(crate) struct Limits {
     /// for twice the difference (the queue and the write in flight before
     /// it). `write_queue` or less: never.
     pub(crate) grown_queue: usize,
+    /// The largest message a message-mode read takes: a longer one is
+    /// drained from the pipe unread and reported as `InvalidData`
+    /// ([`Engine`]'s reads); `usize::MAX`: no cap.
+    pub(crate) max_message: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +91,7 @@ impl Default for Limits {
             write_queue: WRITE_QUEUE,
             grown_read: GROWN_READ,
             grown_queue: GROWN_QUEUE,
+            max_message: MAX_MESSAGE,
         }
     }
 }
@@ -97,10 +112,28 @@ impl Limits {
         self.grown_read = bytes;
     }
 
+    /// Messages of at most `bytes`, set by the user (`usize::MAX`: any).
+    pub(crate) fn set_max_message(&mut self, bytes: usize) {
+        self.max_message = bytes;
+    }
+
     /// A write queue of `bytes`, set by the user: exact, never grown.
     pub(crate) fn set_write_queue(&mut self, bytes: usize) {
         self.write_queue = bytes;
         self.grown_queue = bytes;
+    }
+
+    /// Checks the limits a user set: `max_read` and `write_queue` from
+    /// `min` to [`MAX_LIMIT`]. The error names both.
+    pub(crate) fn check(&self, min: usize) -> Result<(), String> {
+        let ok = |v: usize| (min..=MAX_LIMIT).contains(&v);
+        if ok(self.max_read) && ok(self.write_queue) {
+            return Ok(());
+        }
+        Err(format!(
+            "max_read and write_queue must be {min} to {MAX_LIMIT} bytes (1 GiB), not {} and {}",
+            self.max_read, self.write_queue
+        ))
     }
 
     /// What a pipe must take from the budget to read up to `grown_read`.
@@ -313,6 +346,16 @@ pub(crate) struct Engine<Op> {
     /// Message mode: the first part of a message whose continuation read
     /// failed. The next read resumes it, so the message still arrives whole.
     partial_message: Option<Vec<u8>>,
+    /// Message mode: the message being read is over `limits.max_message`
+    /// (or its buffer could not be allocated); its rest is being read and
+    /// thrown away, and this error is reported once it is gone.
+    skipping: Option<io::Error>,
+    /// The bytes the last read brought.
+    last_bytes: usize,
+    /// How many times the pipe was found reset under the engine (for the
+    /// simulation, which must drop the old client's unread data then too).
+    #[cfg(test)]
+    pub(crate) resets: usize,
     /// Where grown buffers take their bytes from; `None`: never grow.
     budget: Option<Budget>,
     /// Held while reads may be up to `limits.grown_read`.
@@ -363,6 +406,36 @@ fn other_error(what: &'static str) -> io::Error {
     io::Error::other(what)
 }
 
+/// The error of a message of `len` bytes over the cap `max`.
+fn over_cap(len: usize, max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("a message of {len} bytes is over max_message ({max} bytes); it was discarded"),
+    )
+}
+
+/// The error of a message of at least `len` bytes over the cap `max`.
+fn over_cap_at_least(len: usize, max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "a message of {len} bytes or more is over max_message ({max} bytes); it was discarded"
+        ),
+    )
+}
+
+/// Refuses a message write that one `WriteFile` cannot send whole (its
+/// length is a `u32`): it would be cut, and delivered as if whole.
+fn check_message_write(len: usize) -> io::Result<()> {
+    if len <= MAX_MESSAGE_WRITE {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a message of {len} bytes is longer than a pipe message can be (u32::MAX bytes)"),
+    ))
+}
+
 impl<Op: PartialEq> Engine<Op> {
     /// An engine for a handle whose peer may already be connected (clients,
     /// and handles from `from_raw_handle`).
@@ -390,6 +463,10 @@ impl<Op: PartialEq> Engine<Op> {
             streaming: false,
             spare_read: Vec::new(),
             partial_message: None,
+            skipping: None,
+            last_bytes: 0,
+            #[cfg(test)]
+            resets: 0,
             budget: None,
             read_grant: None,
             last_read: 0,
@@ -614,6 +691,7 @@ impl<Op: PartialEq> Engine<Op> {
                 // A new client: the end of file or half a message of an
                 // earlier one (the pipe was found listening) is no part of it.
                 self.partial_message = None;
+                self.skipping = None;
                 if matches!(self.read, ReadState::Eof) {
                     self.read = ReadState::Idle;
                 }
@@ -638,6 +716,7 @@ impl<Op: PartialEq> Engine<Op> {
         self.conn = Conn::Listening;
         self.read = ReadState::Idle;
         self.partial_message = None;
+        self.skipping = None;
         self.write.discard();
         self.shrink_queue();
         self.write.error = None;
@@ -683,10 +762,20 @@ impl<Op: PartialEq> Engine<Op> {
         if let Some(partial) = self.partial_message.take() {
             return self.read_into(k, partial);
         }
+        if self.skipping.is_some() {
+            let buf = self.skip_buffer(Vec::new());
+            return self.read_into(k, buf);
+        }
         let want = self.next_read_size(k);
         let mut buf = mem::take(&mut self.spare_read);
         if buf.capacity() < want || buf.capacity() > want.max(MIN_READ) * 2 {
-            buf = Vec::with_capacity(want);
+            // A size a peer chose (a message's length) may be more than
+            // the process can allocate: then read a little, and let the
+            // rest of the message decide.
+            buf = Vec::new();
+            if buf.try_reserve_exact(want).is_err() {
+                buf = Vec::with_capacity(MIN_READ);
+            }
         }
         buf.clear();
         self.read_into(k, buf);
@@ -706,7 +795,9 @@ impl<Op: PartialEq> Engine<Op> {
         }
         let Ok(p) = k.peek() else { return MIN_READ };
         let waiting = if self.framing.message_reads && p.message_left > 0 {
-            p.message_left
+            // Never more than the cap: a longer message is found out by
+            // its continuation (`ERROR_MORE_DATA` with the buffer full).
+            p.message_left.min(self.limits.max_message)
         } else {
             p.available.min(self.limits.max_read)
         };
@@ -727,7 +818,9 @@ impl<Op: PartialEq> Engine<Op> {
                 }
                 Start::Done(b, outcome) => match self.on_read(k, b, outcome) {
                     Some(next) => {
-                        empty += usize::from(next.is_empty());
+                        // (Reads that drain an overlong message bring
+                        // bytes into an emptied buffer.)
+                        empty += usize::from(next.is_empty() && self.last_bytes == 0);
                         if empty > MAX_EMPTY_READS {
                             self.read = ReadState::Failed(other_error(
                                 "the pipe keeps finishing reads with no data",
@@ -751,11 +844,21 @@ impl<Op: PartialEq> Engine<Op> {
         outcome: Outcome,
     ) -> Option<Vec<u8>> {
         self.read = ReadState::Idle;
+        self.last_bytes = outcome.bytes;
+        if self.skipping.is_some() {
+            return self.on_skipped_read(k, buf, outcome);
+        }
         match verdict(OpKind::Read, outcome.error.as_ref()) {
             Verdict::Done if buf.is_empty() => {
                 // An empty message (or an empty write on a byte pipe): not an
                 // end of file, and nothing to hand out. Read on.
                 Some(buf)
+            }
+            Verdict::Done if self.framing.message_reads && buf.len() > self.limits.max_message => {
+                // A whole message, over the cap: not handed out.
+                self.read = ReadState::Failed(over_cap(buf.len(), self.limits.max_message));
+                self.recycle_read(buf);
+                None
             }
             Verdict::Done => {
                 self.streaming = buf.len() == buf.capacity() || outcome.bytes >= MIN_READ * 4;
@@ -766,13 +869,31 @@ impl<Op: PartialEq> Engine<Op> {
             Verdict::MoreData => {
                 // The rest of this message follows: make room for all of it,
                 // so the message is handed out whole.
+                // Room for the rest as `PeekNamedPipe` tells it, never
+                // beyond the cap: a message still going on with `max_message`
+                // bytes read is over it, whatever the peek said.
+                let cap = self.limits.max_message;
+                if buf.len() >= cap {
+                    let e = over_cap_at_least(buf.len().saturating_add(1), cap);
+                    return Some(self.start_skipping(buf, e));
+                }
                 let left = k.peek().map_or(0, |p| p.message_left);
                 let more = if left > 0 {
                     left
                 } else {
                     buf.len().max(MIN_READ)
                 };
-                buf.reserve_exact(more);
+                let more = more.min(cap - buf.len());
+                if buf.try_reserve_exact(more).is_err() {
+                    let e = io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        format!(
+                            "no memory for a message of {} bytes or more; it was discarded",
+                            buf.len() + more
+                        ),
+                    );
+                    return Some(self.start_skipping(buf, e));
+                }
                 self.streaming = true;
                 Some(buf)
             }
@@ -797,6 +918,71 @@ impl<Op: PartialEq> Engine<Op> {
                     // the same message instead of handing out its tail.
                     self.partial_message = Some(buf);
                 }
+                self.read =
+                    ReadState::Failed(outcome.error.unwrap_or_else(|| other_error("read failed")));
+                None
+            }
+        }
+    }
+
+    /// The message being read is over the cap (or too large to allocate):
+    /// what was read of it goes, and the rest is drained; `e` is reported
+    /// once it is gone. Returns the buffer to drain into.
+    fn start_skipping(&mut self, buf: Vec<u8>, e: io::Error) -> Vec<u8> {
+        self.skipping = Some(e);
+        self.streaming = false;
+        self.skip_buffer(buf)
+    }
+
+    /// An empty buffer for reads that drain a message: `buf` if it is
+    /// small, else a new one of [`SKIP_READ`] bytes.
+    fn skip_buffer(&mut self, mut buf: Vec<u8>) -> Vec<u8> {
+        buf.clear();
+        if buf.capacity() > SKIP_READ || buf.capacity() < MIN_READ {
+            buf = mem::take(&mut self.spare_read);
+            buf.clear();
+            if buf.capacity() < MIN_READ || buf.capacity() > SKIP_READ {
+                buf = Vec::with_capacity(SKIP_READ);
+            }
+        }
+        buf
+    }
+
+    /// Takes in the outcome of a read that drains a message over the cap.
+    fn on_skipped_read<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        buf: Vec<u8>,
+        outcome: Outcome,
+    ) -> Option<Vec<u8>> {
+        match verdict(OpKind::Read, outcome.error.as_ref()) {
+            // More of it: read on, into the same buffer emptied.
+            Verdict::MoreData => Some(self.skip_buffer(buf)),
+            // The peer has gone: the rest of the message never comes.
+            Verdict::EndOfFile => {
+                self.skipping = None;
+                self.read = ReadState::Eof;
+                self.shrink_reads();
+                self.recycle_read(buf);
+                None
+            }
+            // Its end: report the message, then read on.
+            Verdict::Done => {
+                let e = self.skipping.take();
+                self.recycle_read(buf);
+                self.read =
+                    ReadState::Failed(e.unwrap_or_else(|| other_error("message over the cap")));
+                None
+            }
+            Verdict::Listening => {
+                self.skipping = None;
+                self.reset_under_us(k);
+                self.recycle_read(buf);
+                None
+            }
+            // The rest is still in the pipe: the next read drains on.
+            Verdict::Connected | Verdict::Aborted | Verdict::Failed => {
+                self.recycle_read(buf);
                 self.read =
                     ReadState::Failed(outcome.error.unwrap_or_else(|| other_error("read failed")));
                 None
@@ -919,6 +1105,9 @@ impl<Op: PartialEq> Engine<Op> {
         // is an empty message, which some peers read as the end of a stream.
         if src.is_empty() && !self.framing.message_writes {
             return Ok(0);
+        }
+        if self.framing.message_writes {
+            check_message_write(src.len())?;
         }
         if !matches!(self.conn, Conn::Connected) {
             return Err(would_block());
@@ -1076,7 +1265,11 @@ impl<Op: PartialEq> Engine<Op> {
     /// to that client: it is cancelled and no longer tracked, so that its
     /// late failure cannot end the next client's connection; what was
     /// accepted for writing fails, and the next `connect` serves a new
-    /// client. A report while listening changes nothing; a late one from an
+    /// client. What the old client sent and the user has not read goes
+    /// too (data read ahead, half a message, a message being drained, a
+    /// read error): Windows discarded the rest of it in the pipe, and
+    /// nothing of one client may reach the user as the next one's. A
+    /// report while listening changes nothing; a late one from an
     /// operation cancelled here never gets this far, as the engine no
     /// longer tracks it.
     fn reset_under_us<K: Kernel<Op = Op>>(&mut self, k: &mut K) {
@@ -1084,13 +1277,19 @@ impl<Op: PartialEq> Engine<Op> {
             return;
         }
         self.conn = Conn::Listening;
-        let undelivered = !self.write.idle();
-        // (What was read before stays to be read.)
-        if matches!(self.read, ReadState::Pending(_)) {
-            if let ReadState::Pending(op) = mem::replace(&mut self.read, ReadState::Idle) {
-                k.cancel(&op);
-            }
+        #[cfg(test)]
+        {
+            self.resets += 1;
         }
+        let undelivered = !self.write.idle();
+        match mem::replace(&mut self.read, ReadState::Idle) {
+            ReadState::Pending(op) => k.cancel(&op),
+            ReadState::Ready { buf, .. } => self.recycle_read(buf),
+            ReadState::Idle | ReadState::Eof | ReadState::Failed(_) => {}
+        }
+        self.partial_message = None;
+        self.skipping = None;
+        self.streaming = false;
         if let Some(op) = self.write.inflight.take() {
             k.cancel(&op);
         }
@@ -1168,6 +1367,7 @@ impl<Op: PartialEq> Engine<Op> {
         self.spare_read = Vec::new();
         self.read_grant = None;
         self.partial_message = None;
+        self.skipping = None;
         self.close_if_done(k);
     }
 
@@ -1186,6 +1386,7 @@ impl<Op: PartialEq> Engine<Op> {
         self.write.spare = Vec::new();
         self.spare_read = Vec::new();
         self.partial_message = None;
+        self.skipping = None;
         self.read = ReadState::Idle;
         self.read_grant = None;
         self.queue_grant = None;

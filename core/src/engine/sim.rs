@@ -243,6 +243,9 @@ struct Sim {
     /// What the first `PeekNamedPipe` since this was reset said: a client
     /// is there (or came and left), or none is.
     first_peek_saw_client: Option<bool>,
+    /// Where the data of the client before the last reset to listening
+    /// ends in `stream` (a client that opened early since sends after it).
+    old_end: usize,
 }
 
 impl Sim {
@@ -283,6 +286,7 @@ impl Sim {
             write_listening_now: false,
             peer_leaves: false,
             first_peek_saw_client: None,
+            old_end: 0,
         }
     }
 
@@ -403,6 +407,7 @@ impl Sim {
     /// operation in flight fails.
     fn reset_to_listening(&mut self) {
         self.cut_stream();
+        self.old_end = self.stream.len();
         self.peer_there = false;
         self.peer_gone = false;
         for p in &mut self.pending {
@@ -733,6 +738,7 @@ impl Kernel for Sim {
         self.epoch = 0;
         self.received.clear();
         self.received_msgs.clear();
+        self.old_end = 0;
         Ok(())
     }
 
@@ -862,6 +868,10 @@ struct Run {
     budget: Budget,
     /// Reads, and the write queue, grew at some step.
     grew: (bool, bool),
+    /// Messages over `max_message` reported (`InvalidData`).
+    rejected: usize,
+    /// The engine's count of resets under it, as last seen.
+    resets_seen: usize,
 }
 
 fn would_block<T>(r: &io::Result<T>) -> bool {
@@ -943,6 +953,14 @@ impl Run {
             start + k <= end,
             "{c}: one read returned bytes of two messages ({k} bytes at {start}, message ends at {end})"
         );
+        let begin = i.checked_sub(1).map_or(0, |j| self.sim.sent_ends[j]);
+        // (The message may be gone from the model: cut when the peer vanished.)
+        assert!(
+            k == 0 || end == usize::MAX || end - begin <= self.e.limits.max_message,
+            "{c}: bytes of a message of {} bytes, over max_message ({}), were handed out",
+            end - begin,
+            self.e.limits.max_message
+        );
         if whole_message {
             assert_eq!(
                 start + k,
@@ -950,6 +968,40 @@ impl Run {
                 "{c}: recv_msg returned part of a message ({k} bytes at {start})"
             );
         }
+    }
+
+    /// A read failed with `e`: if it is the engine's report of a message
+    /// over the cap, that message is the next one not read, it is over the
+    /// cap, and none of it was handed out; it counts as read from now on
+    /// (its bytes are added to what was seen, so that what was read stays
+    /// the peer's stream). The message may be gone from the model already
+    /// (the peer vanished before it was drained).
+    fn read_failed(&mut self, e: &io::Error, c: &str) {
+        if e.kind() != io::ErrorKind::InvalidData || e.raw_os_error().is_some() {
+            return;
+        }
+        assert!(self.sim.msg_reads, "{c}: a byte-mode read reported {e}");
+        self.rejected += 1;
+        let start = self.seen.read.len();
+        let i = self.sim.sent_ends.partition_point(|&end| end <= start);
+        let Some(&end) = self.sim.sent_ends.get(i) else {
+            return;
+        };
+        let begin = i.checked_sub(1).map_or(0, |j| self.sim.sent_ends[j]);
+        assert_eq!(begin, start, "{c}: {e}, but a message was half read");
+        assert!(
+            end - begin > self.e.limits.max_message,
+            "{c}: {e}, but the next message has {} bytes, max_message {}",
+            end - begin,
+            self.e.limits.max_message
+        );
+        assert!(
+            end <= self.sim.read_pos,
+            "{c}: {e}, before the message was drained from the pipe"
+        );
+        self.seen
+            .read
+            .extend_from_slice(&self.sim.stream[start..end]);
     }
 
     fn read(&mut self, step: usize) {
@@ -968,7 +1020,7 @@ impl Run {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.assert_will_wake(Kind::Read, &c)
             }
-            Err(_) => {}
+            Err(e) => self.read_failed(&e, &c),
         }
     }
 
@@ -991,7 +1043,7 @@ impl Run {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.assert_will_wake(Kind::Read, &c)
             }
-            Err(_) => {}
+            Err(e) => self.read_failed(&e, &c),
         }
     }
 
@@ -1160,7 +1212,51 @@ impl Run {
         }
     }
 
+    /// The engine found the pipe reset under it: what the old client sent
+    /// that the user had not read is gone (`stream[seen..old_end]`); what a
+    /// client that opened since sent stays, after it.
+    fn engine_reset(&mut self) {
+        let seen = self.seen.read.len();
+        let sim = &mut self.sim;
+        let old_end = sim.old_end.clamp(seen, sim.stream.len());
+        let gone = old_end - seen;
+        sim.stream.drain(seen..old_end);
+        let mut ends: Vec<usize> = sim
+            .sent_ends
+            .iter()
+            .copied()
+            .filter(|&e| e <= seen)
+            .collect();
+        if seen > ends.last().copied().unwrap_or(0) {
+            // The user saw part of a message (bytes): it ends here.
+            ends.push(seen);
+        }
+        let kept = ends.len();
+        ends.extend(
+            sim.sent_ends
+                .iter()
+                .filter(|&&e| e > old_end)
+                .map(|&e| e - gone),
+        );
+        sim.sent_ends = ends;
+        sim.read_pos = if sim.read_pos >= old_end {
+            sim.read_pos - gone
+        } else {
+            seen
+        };
+        sim.next_msg = if sim.read_pos == seen {
+            kept
+        } else {
+            sim.sent_ends.partition_point(|&e| e <= sim.read_pos)
+        };
+        sim.old_end = seen;
+    }
+
     fn check(&mut self, step: usize) {
+        if self.e.resets != self.resets_seen {
+            self.resets_seen = self.e.resets;
+            self.engine_reset();
+        }
         let c = self.ctx(step);
         let sim = &self.sim;
         assert_eq!(sim.calls_after_close, 0, "{c}: a kernel call after close");
@@ -1367,7 +1463,13 @@ impl Run {
 }
 
 /// Runs one scenario; returns whether reads, and the write queue, grew.
-fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) -> (bool, bool) {
+fn run(
+    seed: u64,
+    server: bool,
+    msg_pipe: bool,
+    msg_reads: bool,
+    trace: bool,
+) -> (bool, bool, usize) {
     let sim = Sim::new(
         mix(seed
             ^ u64::from(server) << 62
@@ -1393,8 +1495,16 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
             write_queue: MIN_READ + rng.below(4 * MIN_READ),
             grown_read: rng.size(4 * MAX_READ),
             grown_queue: rng.size(4 * WRITE_QUEUE),
+            max_message: MAX_MESSAGE,
         }
     };
+    // A cap on messages that some of the peer's messages (up to 40,000
+    // bytes) are over, in four of ten runs; 0 refuses every message but
+    // empty ones.
+    let mut limits = limits;
+    if rng.chance(40) {
+        limits.max_message = if rng.chance(5) { 0 } else { rng.size(30_000) };
+    }
     let room = match rng.below(4) {
         0 => 0,
         1 => limits.read_growth(),
@@ -1421,6 +1531,8 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
         quiet: false,
         budget,
         grew: (false, false),
+        rejected: 0,
+        resets_seen: 0,
     };
     r.quiet = server && r.sim.rng.chance(40);
     if server && r.sim.rng.chance(30) {
@@ -1519,9 +1631,9 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
 
     let step = STEPS;
     if r.sim.poll_gone {
-        let grew = r.grew;
+        let (grew, rejected) = (r.grew, r.rejected);
         r.end_without_poll(step);
-        return grew;
+        return (grew.0, grew.1, rejected);
     }
     if !r.dropped && !r.released {
         // The peer leaves and everything completes, without failures: every
@@ -1565,7 +1677,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
                             break;
                         }
                     }
-                    Err(_) => {}
+                    Err(e) => r.read_failed(&e, &c),
                 }
                 r.check(step);
             }
@@ -1618,7 +1730,7 @@ fn run(seed: u64, server: bool, msg_pipe: bool, msg_reads: bool, trace: bool) ->
         (calls, 0),
         "{c}: a kernel call after close"
     );
-    r.grew
+    (r.grew.0, r.grew.1, r.rejected)
 }
 
 /// The configurations: (server, message pipe, message reads).
@@ -1644,19 +1756,21 @@ fn thousands_of_random_interleavings() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .map_or(500, |s| s.parse().expect("SIM_SEEDS is a number"));
-    let (mut reads, mut queues) = (0, 0);
+    let (mut reads, mut queues, mut rejected) = (0, 0, 0);
     for seed in 0..seeds {
         for (server, msg_pipe, msg_reads) in CONFIGS {
             let grew = run(seed, server, msg_pipe, msg_reads, trace);
             reads += usize::from(grew.0);
             queues += usize::from(grew.1);
+            rejected += grew.2;
         }
     }
     eprintln!(
-        "{} runs: reads grew in {reads}, the write queue in {queues}",
+        "{} runs: reads grew in {reads}, the write queue in {queues}; {rejected} messages over max_message",
         seeds as usize * CONFIGS.len()
     );
     if seeds >= 100 {
         assert!(reads > 0 && queues > 0, "the runs never grew a buffer");
+        assert!(rejected > 0, "no message was ever over max_message");
     }
 }

@@ -1338,3 +1338,223 @@ fn the_budget_is_whole_again_after_every_pipe_is_gone() {
     drop(pipes);
     assert!(budget.is_whole(), "{budget:?}");
 }
+
+/// A client in message mode whose messages may be `max_message` bytes at most.
+fn capped_client(max_message: usize) -> (E, Fake) {
+    let mut limits = Limits::default();
+    limits.set_max_message(max_message);
+    let mut k = Fake::default();
+    let mut e = E::connected(message()).with_limits(limits);
+    e.register(&mut k);
+    (e, k)
+}
+
+/// Reads the next message with `recv_msg`.
+fn next_msg(e: &mut E, k: &mut Fake) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    e.recv_msg(k, &mut out).map(|_| out)
+}
+
+#[test]
+fn a_message_one_byte_over_the_cap_is_skipped_and_the_next_one_arrives() {
+    let cap = 10_000;
+    let (mut e, mut k) = capped_client(cap);
+    let big: Vec<u8> = (0..=cap).map(|i| (i % 251) as u8).collect();
+    k.peek = Some(Peek {
+        available: big.len() - MIN_READ + 5,
+        message_left: big.len() - MIN_READ,
+    });
+    finish_read(&mut e, &mut k, &big, Some(ERROR_MORE_DATA));
+    // The rest is read into room for the cap, not for what the peek said.
+    assert_eq!(k.reads[0].1.capacity(), cap, "room up to the cap only");
+    finish_read(&mut e, &mut k, &big[MIN_READ..], Some(ERROR_MORE_DATA));
+    // The cap is full and the message goes on: it is drained, unread.
+    assert!(
+        !e.readiness().readable,
+        "nothing to hand out while draining"
+    );
+    assert!(would_block(e.read(&mut k, &mut [0; 8])));
+    let drain = k.reads[0].1.capacity();
+    assert!(
+        (MIN_READ..=SKIP_READ).contains(&drain),
+        "drained in small reads: {drain}"
+    );
+    finish_read(&mut e, &mut k, &big[cap..], None);
+    assert!(e.readiness().readable, "the error is readable");
+    let err = next_msg(&mut e, &mut k).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    assert!(
+        err.to_string().contains("max_message (10000 bytes)"),
+        "{err}"
+    );
+    // The connection goes on: the next message arrives whole.
+    finish_read(&mut e, &mut k, b"next", None);
+    assert_eq!(next_msg(&mut e, &mut k).unwrap(), b"next");
+}
+
+#[test]
+fn a_whole_message_over_the_cap_in_one_read_is_refused() {
+    let (mut e, mut k) = capped_client(100);
+    finish_read(&mut e, &mut k, &[7; 101], None);
+    let err = e.read(&mut k, &mut [0; 200]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    finish_read(&mut e, &mut k, &[8; 100], None);
+    assert_eq!(
+        next_msg(&mut e, &mut k).unwrap(),
+        vec![8; 100],
+        "the cap itself is fine"
+    );
+    // Empty messages are never over a cap, even 0.
+    let (mut e, mut k) = capped_client(0);
+    k.read_now = [Now::Done(Vec::new(), None)].into();
+    finish_read(&mut e, &mut k, b"x", None);
+    assert_eq!(
+        e.read(&mut k, &mut [0; 8]).unwrap_err().kind(),
+        io::ErrorKind::InvalidData
+    );
+}
+
+#[test]
+fn a_huge_announced_message_allocates_no_more_than_the_cap() {
+    let (mut e, mut k) = capped_client(MAX_MESSAGE);
+    // The peer says 1 GiB is coming; a streaming read would size itself from it.
+    let gib = 1 << 30;
+    k.peek = Some(Peek {
+        available: gib,
+        message_left: gib - MIN_READ,
+    });
+    finish_read(&mut e, &mut k, &[1; MIN_READ], Some(ERROR_MORE_DATA));
+    assert_eq!(
+        k.reads[0].1.capacity(),
+        MAX_MESSAGE,
+        "room up to the cap only"
+    );
+    // The kernel fills it and says more follows: drained from now on.
+    let (id, mut buf) = k.reads.remove(0);
+    let room = buf.capacity() - buf.len();
+    buf.resize(buf.capacity(), 2);
+    e.complete(&mut k, &id, Some(buf), outcome(room, Some(ERROR_MORE_DATA)));
+    // Many drain reads, each small, none counted as 'reads with no data'.
+    for _ in 0..2000 {
+        assert!(k.reads[0].1.capacity() <= SKIP_READ);
+        let (id, mut buf) = k.reads.remove(0);
+        let n = buf.capacity();
+        buf.resize(n, 3);
+        e.complete(&mut k, &id, Some(buf), outcome(n, Some(ERROR_MORE_DATA)));
+        assert!(!e.readiness().readable);
+    }
+    finish_read(&mut e, &mut k, &[3; 10], None);
+    assert_eq!(
+        e.read(&mut k, &mut [0; 8]).unwrap_err().kind(),
+        io::ErrorKind::InvalidData
+    );
+    // The first read after a message announced as huge is small too.
+    // A streaming pipe sizes its next read from the peek: up to the cap.
+    let (mut e, mut k) = capped_client(64 * 1024);
+    finish_read(&mut e, &mut k, &[1; MIN_READ], None);
+    k.peek = Some(Peek {
+        available: gib,
+        message_left: gib,
+    });
+    assert_eq!(next_msg(&mut e, &mut k).unwrap().len(), MIN_READ);
+    assert_eq!(k.reads[0].1.capacity(), 64 * 1024, "sized to the cap");
+}
+
+#[test]
+fn the_peer_leaving_while_a_message_is_drained_is_the_end_of_file() {
+    let (mut e, mut k) = capped_client(10);
+    finish_read(&mut e, &mut k, &[1; MIN_READ], Some(ERROR_MORE_DATA));
+    finish_read(&mut e, &mut k, b"", Some(ERROR_BROKEN_PIPE));
+    assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
+}
+
+#[test]
+fn a_drain_read_that_fails_is_reported_and_draining_goes_on() {
+    let (mut e, mut k) = capped_client(10);
+    finish_read(&mut e, &mut k, &[1; MIN_READ], Some(ERROR_MORE_DATA));
+    finish_read(&mut e, &mut k, b"", Some(31));
+    assert_eq!(
+        e.read(&mut k, &mut [0; 8]).unwrap_err().raw_os_error(),
+        Some(31)
+    );
+    // The next read drains the rest of the same message, then reports it.
+    finish_read(&mut e, &mut k, &[1; 100], None);
+    assert_eq!(
+        e.read(&mut k, &mut [0; 8]).unwrap_err().kind(),
+        io::ErrorKind::InvalidData
+    );
+    finish_read(&mut e, &mut k, b"ok", None);
+    assert_eq!(next_msg(&mut e, &mut k).unwrap(), b"ok");
+}
+
+#[test]
+fn a_disconnect_forgets_a_message_being_drained() {
+    let (mut e, mut k) = connected_server(message());
+    let mut limits = Limits::default();
+    limits.set_max_message(10);
+    e.limits = limits;
+    finish_read(&mut e, &mut k, &[1; MIN_READ], Some(ERROR_MORE_DATA));
+    e.disconnect(&mut k).unwrap();
+    assert!(e.skipping.is_none());
+}
+
+#[test]
+fn limits_are_bounded() {
+    let mut l = Limits::default();
+    assert!(l.check(4096).is_ok());
+    l.set_max_read(usize::MAX);
+    let err = l.check(4096).unwrap_err();
+    assert!(
+        err.contains("1 GiB") && err.contains(&usize::MAX.to_string()),
+        "{err}"
+    );
+    l.set_max_read(MAX_LIMIT);
+    l.set_write_queue(MAX_LIMIT + 1);
+    assert!(l.check(4096).is_err());
+    l.set_write_queue(MAX_LIMIT);
+    assert!(l.check(4096).is_ok());
+    l.set_write_queue(4095);
+    assert!(l.check(4096).is_err());
+}
+
+#[test]
+fn message_writes_over_u32_max_are_refused_never_cut() {
+    assert!(check_message_write(0).is_ok());
+    assert!(check_message_write(u32::MAX as usize).is_ok());
+    let err = check_message_write(u32::MAX as usize + 1).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn unread_data_of_a_client_disconnected_elsewhere_is_not_the_next_clients() {
+    // The old client's data was read ahead but not yet by the user; then
+    // another handle disconnected the pipe (a write reports
+    // ERROR_PIPE_LISTENING) and a new client connected. Its first read is
+    // its own data, never the old client's.
+    for framing in [byte(), message()] {
+        let (mut e, mut k) = connected_server(framing);
+        finish_read(&mut e, &mut k, b"secret of the old client", None);
+        assert!(e.readiness().readable);
+        k.write_now
+            .push_back(Now::Done(Vec::new(), Some(ERROR_PIPE_LISTENING)));
+        assert!(would_block(e.write(&mut k, b"x")));
+        assert!(!e.readiness().readable, "nothing of the old client to read");
+        assert!(would_block(e.read(&mut k, &mut [0; 64])));
+        connect_next(&mut e, &mut k);
+        finish_read(&mut e, &mut k, b"new", None);
+        let mut buf = [0u8; 64];
+        let n = e.read(&mut k, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"new");
+    }
+    // The same when a read reports the reset, with a message half read
+    // ahead and a read error waiting.
+    let (mut e, mut k) = connected_server(message());
+    finish_read(&mut e, &mut k, &[b'o'; MIN_READ], Some(ERROR_MORE_DATA));
+    finish_read(&mut e, &mut k, b"", Some(31));
+    let e31 = e.read(&mut k, &mut [0; 8]).unwrap_err();
+    assert_eq!(e31.raw_os_error(), Some(31));
+    finish_read(&mut e, &mut k, b"", Some(ERROR_PIPE_LISTENING));
+    connect_next(&mut e, &mut k);
+    finish_read(&mut e, &mut k, b"hello", None);
+    assert_eq!(next_msg(&mut e, &mut k).unwrap(), b"hello");
+}

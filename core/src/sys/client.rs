@@ -8,13 +8,16 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT};
+use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
 
 use super::pipe::{owned, wide};
+use super::{info, security};
+use crate::engine::policy;
 
 /// How to open a client.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ClientParams {
     /// `dwDesiredAccess`.
     pub(crate) access: u32,
@@ -24,6 +27,13 @@ pub(crate) struct ClientParams {
     pub(crate) read_mode: Option<u32>,
     /// How long to wait for a free instance; `None`: fail at once.
     pub(crate) busy_timeout: Option<Duration>,
+    /// The owners (canonical SID strings) the pipe may have; empty: any.
+    pub(crate) owners: Vec<String>,
+    /// The process id the pipe's server must have, if any.
+    pub(crate) server_pid: Option<u32>,
+    /// `lpSecurityAttributes`: null, or attributes the caller keeps valid
+    /// for the whole `open`.
+    pub(crate) security: *const SECURITY_ATTRIBUTES,
 }
 
 /// Opens `addr` for overlapped I/O, waiting up to `busy_timeout` while every
@@ -32,14 +42,16 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
     let name = wide(addr)?;
     let deadline = p.busy_timeout.map(|t| Instant::now() + t);
     loop {
-        // SAFETY: `name` is NUL-terminated and outlives the call; no
-        // security attributes and no template.
+        // SAFETY: `name` is NUL-terminated and outlives the call;
+        // `p.security` is null or attributes the caller keeps valid for the
+        // whole open (the contract of `open_with_security_attributes_raw`);
+        // no template.
         let h = unsafe {
             CreateFileW(
                 name.as_ptr(),
                 p.access,
                 0,
-                ptr::null(),
+                p.security,
                 OPEN_EXISTING,
                 FILE_FLAG_OVERLAPPED | p.security_qos,
                 ptr::null_mut(),
@@ -47,6 +59,9 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
         };
         match owned(h) {
             Ok(h) => {
+                // Before anything else: an unexpected server gets nothing
+                // but the open (the handle closes on the error).
+                check_server(&h, p)?;
                 if let Some(mode) = p.read_mode {
                     set_read_mode(&h, mode)?;
                 }
@@ -79,6 +94,21 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Checks who serves the pipe just opened: its owner and its server's
+/// process id, as `p` asks; `PermissionDenied` with what was found otherwise.
+fn check_server(h: &OwnedHandle, p: &ClientParams) -> io::Result<()> {
+    let denied = |msg| io::Error::new(io::ErrorKind::PermissionDenied, msg);
+    if !p.owners.is_empty() {
+        let owner = security::owner_sid(h.as_raw_handle())?;
+        policy::check_owner(&owner, &p.owners).map_err(denied)?;
+    }
+    if p.server_pid.is_some() {
+        let pid = info::id(h.as_raw_handle(), info::Id::ServerProcess)?;
+        policy::check_server_process(pid, p.server_pid).map_err(denied)?;
+    }
+    Ok(())
 }
 
 fn timed_out() -> io::Error {

@@ -8,10 +8,12 @@ use std::ffi::{c_void, OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::windows::io::{AsRawHandle, OwnedHandle, RawHandle};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::pipe;
+use super::{pipe, security};
+use crate::accept_plan::first_instance;
 use crate::engine::{Framing, Limits, Readiness};
 
 /// How long a dropped pipe keeps delivering what `write` accepted before
@@ -35,6 +37,26 @@ pub struct PipeSpec {
     /// Made by `CreateNamedPipeW`, so a pipe for sure: binding need not ask
     /// (`GetFileType`, two wineserver requests under Wine).
     pub(crate) created: bool,
+    /// For a listener's instance: counts it alive in its [`Instances`]
+    /// while the pipe lives.
+    pub(crate) census: Option<Alive>,
+}
+
+/// One live instance of an [`Instances`]' name; counted while it exists.
+#[derive(Debug)]
+pub(crate) struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(count: &Arc<AtomicUsize>) -> Alive {
+        count.fetch_add(1, Ordering::SeqCst);
+        Alive(Arc::clone(count))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PipeSpec {
@@ -50,6 +72,7 @@ impl PipeSpec {
             limits: Limits::default(),
             linger: DEFAULT_LINGER,
             created: false,
+            census: None,
         }
     }
 
@@ -57,14 +80,21 @@ impl PipeSpec {
     /// constructor makes it — duplex, byte mode, overlapped, 64 KiB buffers
     /// each way, unlimited instances, the first instance of its name
     /// (`FILE_FLAG_FIRST_PIPE_INSTANCE`), remote clients rejected
-    /// (`PIPE_REJECT_REMOTE_CLIENTS`).
+    /// (`PIPE_REJECT_REMOTE_CLIENTS`), current-user-only (see
+    /// [`ServerOptions::current_user_only`](crate::ServerOptions::current_user_only)).
     ///
     /// # Errors
     ///
     /// The OS error: `PermissionDenied` if an instance of that name exists
     /// already, `InvalidInput` if the name holds a NUL.
     pub fn default_server(addr: &OsStr) -> io::Result<PipeSpec> {
-        let handle = pipe::create_server(addr, &pipe::ServerParams::default_server())?;
+        let sd = security::current_user_only()?;
+        let attributes = sd.attributes();
+        let params = pipe::ServerParams {
+            security: &attributes,
+            ..pipe::ServerParams::default_server()
+        };
+        let handle = pipe::create_server(addr, &params)?;
         Ok(PipeSpec {
             handle,
             listening: true,
@@ -72,6 +102,7 @@ impl PipeSpec {
             limits: Limits::default(),
             linger: DEFAULT_LINGER,
             created: true,
+            census: None,
         })
     }
 
@@ -156,6 +187,8 @@ pub trait Port {
 pub struct Instances {
     addr: OsString,
     make: Arc<MakeInstance>,
+    /// How many of the instances made are alive (not yet closed).
+    alive: Arc<AtomicUsize>,
 }
 
 /// Creates an instance of a name; `true` for the first one.
@@ -170,6 +203,7 @@ impl Instances {
         Instances {
             addr: addr.to_owned(),
             make: Arc::new(make),
+            alive: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -179,14 +213,27 @@ impl Instances {
     }
 
     /// A new server instance, waiting for its client; `first` adds
-    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`. Make the front's pipe of it with
-    /// [`Front::pipe`].
+    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`, and so does the loss of every
+    /// instance made before ([`first_instance`]): none listening, waiting or
+    /// handed out and still open. Make the front's pipe of it with
+    /// [`Front::pipe`], which keeps it counted while it lives.
     ///
     /// # Errors
     ///
-    /// The errors of [`ServerOptions::create`](crate::ServerOptions::create).
+    /// The errors of [`ServerOptions::create`](crate::ServerOptions::create):
+    /// `PermissionDenied` for a first instance whose name exists (another
+    /// process created it, or a pipe of this listener was turned into a
+    /// raw handle and is still open).
     pub fn create(&self, first: bool) -> io::Result<PipeSpec> {
-        (self.make)(&self.addr, first)
+        let first = first_instance(first, self.alive.load(Ordering::SeqCst));
+        let mut spec = (self.make)(&self.addr, first)?;
+        spec.census = Some(Alive::new(&self.alive));
+        Ok(spec)
+    }
+
+    /// How many instances made by this listener are alive.
+    pub fn alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
     }
 }
 
@@ -195,5 +242,48 @@ impl fmt::Debug for Instances {
         f.debug_struct("Instances")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_FIRST_PIPE_INSTANCE;
+
+    use super::*;
+
+    #[test]
+    fn instances_are_first_again_once_none_is_alive() {
+        let name = format!(r"\\.\pipe\named-pipes-core-census-{}", std::process::id());
+        let firsts = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&firsts);
+        let instances = Instances::new(OsStr::new(&name), move |addr, first| {
+            seen.lock().unwrap().push(first);
+            let mut params = pipe::ServerParams::default_server();
+            if !first {
+                params.open_mode &= !FILE_FLAG_FIRST_PIPE_INSTANCE;
+            }
+            let handle = pipe::create_server(addr, &params)?;
+            Ok(PipeSpec {
+                census: None,
+                ..PipeSpec::queried(handle, true)
+            })
+        });
+        let a = instances.create(true).unwrap();
+        let b = instances.create(false).unwrap();
+        assert_eq!(instances.alive(), 2);
+        drop(a);
+        let c = instances.create(false).unwrap();
+        drop((b, c));
+        assert_eq!(instances.alive(), 0);
+        let d = instances.create(false).unwrap();
+        assert_eq!(instances.alive(), 1);
+        assert_eq!(
+            *firsts.lock().unwrap(),
+            [true, false, false, true],
+            "first when asked, and again once every instance was gone"
+        );
+        drop(d);
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
 
-use super::front::{Front, PipeSpec, Port, Sink};
+use super::front::{Alive, Front, PipeSpec, Port, Sink};
 use super::op::{self, Op, WeakOp};
 use super::pipe;
 use super::reaper::{self, Visit};
@@ -60,6 +60,8 @@ struct State<F: Front> {
     linger: Duration,
     /// When the linger of the dropped pipe ends.
     linger_deadline: Option<Instant>,
+    /// A listener's instance: counted alive until its handle closes.
+    census: Option<Alive>,
 }
 
 /// For fronts' listeners: called whenever a pipe's readiness changes,
@@ -83,6 +85,7 @@ pub(crate) struct Win32<'a, F: Front> {
     skip: bool,
     handle: &'a mut Option<OwnedHandle>,
     forgotten: &'a mut Vec<WeakOp<F>>,
+    census: &'a mut Option<Alive>,
 }
 
 impl<F: Front> Kernel for Win32<'_, F> {
@@ -118,6 +121,8 @@ impl<F: Front> Kernel for Win32<'_, F> {
 
     fn close(&mut self) {
         drop(self.handle.take());
+        // No longer an instance of its listener's name.
+        drop(self.census.take());
     }
 }
 
@@ -132,6 +137,7 @@ impl<F: Front> Shared<F> {
             limits,
             linger,
             created,
+            census,
         } = spec;
         let engine = if listening {
             Engine::listening(framing)
@@ -152,6 +158,7 @@ impl<F: Front> Shared<F> {
                 forgotten: Vec::new(),
                 linger,
                 linger_deadline: None,
+                census,
             }),
         })
     }
@@ -179,6 +186,7 @@ impl<F: Front> Shared<F> {
             skip,
             driven,
             forgotten,
+            census,
             ..
         } = st;
         let k = Win32 {
@@ -187,6 +195,7 @@ impl<F: Front> Shared<F> {
             skip: *skip,
             handle,
             forgotten,
+            census,
         };
         (engine, k, driven)
     }

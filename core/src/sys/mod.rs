@@ -12,7 +12,9 @@ pub(crate) mod security;
 
 use windows_sys::Win32::Foundation as w;
 
+use crate::engine::policy as p;
 use crate::engine::table as t;
+use windows_sys::Win32::Storage::FileSystem as fs;
 
 // The engine's error table names Win32 codes by number; they must be the real ones.
 const _: () = {
@@ -23,4 +25,6 @@ const _: () = {
     assert!(t::ERROR_PIPE_CONNECTED == w::ERROR_PIPE_CONNECTED as i32);
     assert!(t::ERROR_PIPE_LISTENING == w::ERROR_PIPE_LISTENING as i32);
     assert!(t::ERROR_OPERATION_ABORTED == w::ERROR_OPERATION_ABORTED as i32);
+    assert!(p::SECURITY_SQOS_PRESENT == fs::SECURITY_SQOS_PRESENT);
+    assert!(p::SECURITY_VALID_SQOS_FLAGS == fs::SECURITY_VALID_SQOS_FLAGS);
 };

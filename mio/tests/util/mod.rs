@@ -7,7 +7,10 @@ mod win;
 
 // Not every test binary uses them.
 #[allow(unused_imports)]
-pub use win::{check_impersonation, thread_count, thread_token, wine_limitation, wine_version};
+pub use win::{
+    check_client_identity, check_impersonation, thread_count, thread_token, wine_limitation,
+    wine_version,
+};
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};

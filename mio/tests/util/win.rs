@@ -109,3 +109,39 @@ pub fn check_impersonation<G>(impersonate: impl FnOnce() -> std::io::Result<G>) 
         Err(e) => panic!("impersonating a connected client that sent data: {e}"),
     }
 }
+
+/// The closure form of impersonation, a server end's `with_client_identity`
+/// (after data was read): `run` calls it with the closure it is given.
+pub type WithIdentity<'a> = &'a dyn Fn(Box<dyn FnOnce() -> bool + '_>) -> std::io::Result<bool>;
+
+/// Checks `with_client_identity` on the calling thread: the closure runs
+/// with the client's token, and the thread has none after it returns, nor
+/// after it panics. Says so where Wine gives no token or lacks the call.
+pub fn check_client_identity(run: WithIdentity<'_>) {
+    assert!(!thread_token(), "no impersonation token before");
+    match run(Box::new(thread_token)) {
+        Ok(during) => {
+            assert!(!thread_token(), "reverted after the closure");
+            if wine_version().is_some() && !during {
+                wine_limitation(
+                    "ImpersonateNamedPipeClient succeeds but gives the thread no token",
+                );
+            } else {
+                assert!(during, "the closure runs with the client's token");
+            }
+        }
+        Err(e) if wine_version().is_some() => {
+            wine_limitation(&format!(
+                "ImpersonateNamedPipeClient is not implemented: {e}"
+            ));
+            return;
+        }
+        Err(e) => panic!("impersonating a connected client that sent data: {e}"),
+    }
+    // A panic inside the closure still reverts (the guard drops while unwinding).
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(Box::new(|| panic!("a panic while acting as the client")))
+    }));
+    assert!(panicked.is_err(), "the panic came through");
+    assert!(!thread_token(), "reverted after a panic in the closure");
+}

@@ -57,8 +57,12 @@ pub fn package_step(steps: &mut Vec<Step>, w: &WinEnv) -> Result<()> {
 /// registry while verifying).
 fn package(w: &WinEnv) -> Result<String> {
     let host = host_triple()?;
+    let target_dir = w.root.join(VERIFY_DIR);
+    forget_unpacked_packages()?;
+    forget_builds(&target_dir)?;
     let mut c = w.cargo("package", GNU);
-    c.args(["--target", &host, "--workspace", "--allow-dirty"]);
+    c.args(["--target", &host, "--workspace", "--allow-dirty"])
+        .env("CARGO_TARGET_DIR", &target_dir);
     for name in UNPUBLISHED {
         c.args(["--exclude", name]);
     }
@@ -67,6 +71,70 @@ fn package(w: &WinEnv) -> Result<String> {
         "{} packaged, verified for {GNU} and {host}",
         PUBLISHED.join(", ")
     ))
+}
+
+/// Where `cargo package` builds: a target directory of its own, see `forget_builds`.
+const VERIFY_DIR: &str = "target/package-verify";
+
+/// Cargo takes a package from a registry to be immutable: a build of
+/// `named-pipes-core 0.1.0` from the local registry of an earlier run would
+/// be reused although the crate changed since. So packages are verified in
+/// a target directory of their own, where every build of a published crate
+/// is forgotten (its fingerprint removed) before each run; their
+/// dependencies stay built.
+fn forget_builds(target_dir: &Path) -> Result<()> {
+    fn walk(dir: &Path, depth: u32) -> Result<()> {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if e.file_name() == ".fingerprint" {
+                for unit in fs::read_dir(&path).into_iter().flatten().flatten() {
+                    let name = unit.file_name().to_string_lossy().into_owned();
+                    if PUBLISHED.iter().any(|c| name.starts_with(&format!("{c}-"))) {
+                        fs::remove_dir_all(unit.path())
+                            .map_err(|e| format!("{}: {e}", unit.path().display()))?;
+                    }
+                }
+            } else if depth > 0 {
+                walk(&path, depth - 1)?;
+            }
+        }
+        Ok(())
+    }
+    walk(target_dir, 2)
+}
+
+/// Cargo unpacks the packages it verifies against (from its local registry
+/// in `target/package/tmp-registry`) into `$CARGO_HOME/registry/src/-HASH/`
+/// and never unpacks a name and version again: a crate changed since the
+/// last run, at the same version, would be verified against its old
+/// package. Removes those copies of the published crates (local registries
+/// are the folders whose name starts with `-`; registries from the network
+/// are named after their host).
+fn forget_unpacked_packages() -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let Ok(sources) = fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    let prefixes: Vec<String> = PUBLISHED.iter().map(|c| format!("{c}-")).collect();
+    for local in sources.flatten() {
+        if !local.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for unpacked in fs::read_dir(local.path()).into_iter().flatten().flatten() {
+            let name = unpacked.file_name().to_string_lossy().into_owned();
+            if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                fs::remove_dir_all(unpacked.path())
+                    .map_err(|e| format!("{}: {e}", unpacked.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The host's target triple, as rustc says.

@@ -75,3 +75,7 @@ pub use options::{
 pub use sys::front::Front;
 #[cfg(windows)]
 pub use sys::front::DEFAULT_LINGER;
+#[cfg(windows)]
+pub use sys::stdio::take_stdout;
+#[cfg(windows)]
+pub use sys::tcp::{tcp_peer, TcpPeer};

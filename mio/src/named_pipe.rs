@@ -223,13 +223,27 @@ impl NamedPipe {
         self.shared.linger()
     }
 
+    /// Makes a zero-byte message from the peer visible: `read` and
+    /// [`recv_msg`](NamedPipe::recv_msg) return `Ok(0)` once for it, and
+    /// reading goes on after it (default `false`: empty messages are
+    /// skipped). go-winio's `CloseWrite` — which Docker sends at the end of
+    /// `docker attach` and `docker exec` output — is such a message, meaning
+    /// the end of the stream in that direction while the pipe stays open.
+    /// On a byte pipe a peer's zero-byte
+    /// `WriteFile` may complete a read with no data too, and is reported the
+    /// same way.
+    pub fn set_report_empty_messages(&self, on: bool) {
+        self.shared.set_report_empty_messages(on);
+    }
+
     /// Receives the next whole message into `buf`, which is cleared first,
     /// and returns its length.
     ///
     /// In message read mode it returns `WouldBlock` until a whole message has
     /// arrived, however large; a message is never split or merged with
     /// another. In byte read mode it returns whatever is buffered. At end of
-    /// file it returns `Ok(0)` with `buf` empty; empty messages are skipped.
+    /// file it returns `Ok(0)` with `buf` empty; empty messages are skipped
+    /// unless [`set_report_empty_messages`](NamedPipe::set_report_empty_messages) is on.
     ///
     /// # Errors
     ///

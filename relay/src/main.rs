@@ -40,8 +40,20 @@ fn main() -> ExitCode {
 fn relay(mode: cli::Mode, verbose: bool) -> ExitCode {
     let r = match &mode {
         cli::Mode::Connect { pipe, open, eof } => run::connect(pipe, open, *eof, verbose),
-        cli::Mode::Listen { pipe, serve, to } => run::listen(pipe, serve, to, verbose),
-        cli::Mode::TcpListen { addr, pipe, open } => run::tcp_listen(addr, pipe, open, verbose),
+        cli::Mode::Listen {
+            pipe,
+            serve,
+            to,
+            eof,
+            clients,
+        } => run::listen(pipe, serve, to, *eof, clients, verbose),
+        cli::Mode::TcpListen {
+            addr,
+            pipe,
+            open,
+            eof,
+            clients,
+        } => run::tcp_listen(addr, pipe, open, *eof, clients, verbose),
         cli::Mode::Help | cli::Mode::Version => Ok(()),
     };
     match r {

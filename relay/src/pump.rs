@@ -13,6 +13,7 @@ use std::mem;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, PollOpt, Ready, Registration, SetReadiness, Token};
 use mio_named_pipes::NamedPipe;
@@ -161,6 +162,41 @@ impl Outgoing {
     }
 }
 
+/// Which side of a connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The named pipe.
+    Pipe,
+    /// Reading the other side (stdin, a TCP connection, a child's output).
+    Reading,
+    /// Writing the other side (stdout, a TCP connection, a child's input).
+    Writing,
+}
+
+/// A connection that ended in a failure: where, and what.
+#[derive(Debug)]
+pub struct Failed {
+    /// The side that failed.
+    pub side: Side,
+    /// The error.
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.side {
+            Side::Pipe => "the pipe",
+            Side::Reading => "reading the other side",
+            Side::Writing => "writing the other side",
+        };
+        write!(f, "{side}: {}", self.error)
+    }
+}
+
+fn on(side: Side) -> impl FnOnce(io::Error) -> Failed {
+    move |error| Failed { side, error }
+}
+
 /// What ends a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -170,9 +206,13 @@ pub struct Policy {
     pub close_on_other_end: bool,
     /// On the other side's end of stream, send a zero-byte message first.
     pub zero_message_on_other_end: bool,
-    /// On the pipe's end of stream, keep reading the other side to its end
-    /// (discarding it) instead of ending at once.
+    /// On the pipe's end of stream (its close, or a zero-byte message),
+    /// close the other side's writer and keep sending the other side to the
+    /// pipe until it ends (dropped if the pipe is gone), instead of ending
+    /// at once.
     pub drain_other_on_pipe_end: bool,
+    /// End the connection after this long with nothing moving either way.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Bytes moved by one connection.
@@ -182,6 +222,8 @@ pub struct Totals {
     pub to_pipe: u64,
     /// From the pipe to the other side.
     pub from_pipe: u64,
+    /// The connection ended because nothing moved for the idle timeout.
+    pub idle: bool,
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -189,25 +231,30 @@ fn would_block(e: &io::Error) -> bool {
 }
 
 /// Relays `pipe` to the other side until the connection ends as `policy`
-/// says. Errors of either side end the connection and are returned; the
-/// pipe itself is left to the caller (dropping it closes it).
+/// says. Errors of either side end the connection and are returned, with
+/// the side; the pipe itself is left to the caller (dropping it closes it).
+/// A zero-byte message from the pipe's peer is the end of its stream.
 pub fn relay(
     pipe: &NamedPipe,
     from: &mut Incoming,
     mut to: Outgoing,
     policy: Policy,
-) -> io::Result<Totals> {
-    let poll = Poll::new()?;
+) -> Result<Totals, Failed> {
+    pipe.set_report_empty_messages(true);
+    let poll = Poll::new().map_err(on(Side::Pipe))?;
     poll.register(
         pipe,
         PIPE,
         Ready::readable() | Ready::writable(),
         PollOpt::edge(),
-    )?;
+    )
+    .map_err(on(Side::Pipe))?;
     let (from_reg, from_set) = Registration::new2();
     let (room_reg, room_set) = Registration::new2();
-    poll.register(&from_reg, FROM_OTHER, Ready::readable(), PollOpt::edge())?;
-    poll.register(&room_reg, ROOM, Ready::readable(), PollOpt::edge())?;
+    poll.register(&from_reg, FROM_OTHER, Ready::readable(), PollOpt::edge())
+        .map_err(on(Side::Pipe))?;
+    poll.register(&room_reg, ROOM, Ready::readable(), PollOpt::edge())
+        .map_err(on(Side::Pipe))?;
     from.waker.set(Some(from_set.clone()));
     to.waker.set(Some(room_set.clone()));
     let result = Loop {
@@ -230,7 +277,7 @@ pub fn relay(
     // Whatever happened, the writing thread ends (it may still be flushing).
     let finished = to.finish();
     let totals = result?;
-    finished.map(|()| totals)
+    finished.map(|()| totals).map_err(on(Side::Writing))
 }
 
 struct Loop<'a> {
@@ -270,8 +317,9 @@ impl Loop<'_> {
         poll: &Poll,
         from_set: &SetReadiness,
         room_set: &SetReadiness,
-    ) -> io::Result<Totals> {
+    ) -> Result<Totals, Failed> {
         let mut events = Events::with_capacity(8);
+        let mut last_moved = Instant::now();
         loop {
             // Clear the wake-ups before looking, so one that comes while
             // looking is a new edge.
@@ -282,23 +330,32 @@ impl Loop<'_> {
                 // Closing at the other side's end: what the pipe's peer
                 // sent before still goes out. Completions already queued
                 // are taken in, and the pipe read until it would block.
-                poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
+                poll.poll(&mut events, Some(Duration::ZERO))
+                    .map_err(on(Side::Pipe))?;
                 self.drain_pipe();
                 return Ok(self.totals);
             }
             let b = self.pipe_to_other()?;
             match (a, b) {
                 (_, Round::Done) | (Round::Done, _) => return Ok(self.totals),
-                (Round::Again, _) | (_, Round::Again) => continue,
+                (Round::Again, _) | (_, Round::Again) => last_moved = Instant::now(),
                 (Round::Wait, Round::Wait) => {
-                    poll.poll(&mut events, None)?;
+                    let wait = self
+                        .policy
+                        .idle_timeout
+                        .map(|t| t.saturating_sub(last_moved.elapsed()));
+                    if wait == Some(Duration::ZERO) {
+                        self.totals.idle = true;
+                        return Ok(self.totals);
+                    }
+                    poll.poll(&mut events, wait).map_err(on(Side::Pipe))?;
                 }
             }
         }
     }
 
     /// The other side's chunks into the pipe.
-    fn other_to_pipe(&mut self) -> io::Result<Round> {
+    fn other_to_pipe(&mut self) -> Result<Round, Failed> {
         let mut moved = false;
         loop {
             if self.pipe_writes_failed {
@@ -319,7 +376,7 @@ impl Loop<'_> {
                     }
                     Ok(Chunk::Failed(e)) => {
                         self.from.ended = true;
-                        return Err(e);
+                        return Err(on(Side::Reading)(e));
                     }
                     Err(TryRecvError::Empty) => {}
                 }
@@ -356,7 +413,7 @@ impl Loop<'_> {
                 match (&*self.pipe).flush() {
                     Ok(()) => return Ok(Round::Done),
                     Err(e) if would_block(&e) => return Ok(Round::Wait),
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(on(Side::Pipe)(e)),
                 }
             }
             self.end_sent = true;
@@ -389,8 +446,13 @@ impl Loop<'_> {
         }
     }
 
+    /// The other side has ended and everything it sent is dealt with.
+    fn other_done(&self) -> bool {
+        self.other_ended && self.to_pipe.is_none() && (self.end_sent || self.pipe_writes_failed)
+    }
+
     /// The pipe's data to the other side's writer.
-    fn pipe_to_other(&mut self) -> io::Result<Round> {
+    fn pipe_to_other(&mut self) -> Result<Round, Failed> {
         let mut moved = false;
         loop {
             if let Some(v) = self.held.take() {
@@ -409,7 +471,11 @@ impl Loop<'_> {
                     }
                     // The writer failed: the connection is over.
                     Err(TrySendError::Disconnected(_)) => {
-                        return self.to.finish().map(|()| Round::Done)
+                        return self
+                            .to
+                            .finish()
+                            .map(|()| Round::Done)
+                            .map_err(on(Side::Writing))
                     }
                 }
             }
@@ -417,6 +483,8 @@ impl Loop<'_> {
                 break;
             }
             match self.pipe.recv_msg(&mut self.buf) {
+                // The end of file, or a zero-byte message: the end of the
+                // pipe's stream, which may still take what we send.
                 Ok(0) => self.pipe_ended = true,
                 Ok(_) => self.held = Some(mem::take(&mut self.buf)),
                 Err(e) if would_block(&e) => break,
@@ -427,12 +495,20 @@ impl Loop<'_> {
         if self.pipe_ended {
             // Everything of the pipe is with the writer: let it finish, so
             // the other side has it all, and learns of the end.
-            self.to.finish()?;
-            if !self.policy.drain_other_on_pipe_end || self.other_ended {
+            self.to.finish().map_err(on(Side::Writing))?;
+            if !self.policy.drain_other_on_pipe_end {
                 return Ok(Round::Done);
             }
-            // Reading the other side to its end: `other_to_pipe` drops it.
-            self.pipe_writes_failed = true;
+            if self.other_done() {
+                // What the other side sent reaches the pipe before the end
+                // (the process may exit at once after).
+                return match (&*self.pipe).flush() {
+                    Err(e) if would_block(&e) => Ok(Round::Wait),
+                    _ => Ok(Round::Done),
+                };
+            }
+            // Sending the other side to the pipe until it ends: if the pipe
+            // is gone, its writes fail and `other_to_pipe` drops the rest.
         }
         Ok(if moved { Round::Again } else { Round::Wait })
     }

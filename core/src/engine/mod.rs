@@ -329,6 +329,9 @@ pub(crate) struct Engine<Op> {
     /// Reads start on their own (after a connect, at registration) rather
     /// than only when the user reads.
     read_ahead: bool,
+    /// A read that completes with no data (a zero-byte message) is handed
+    /// out as one `Ok(0)` instead of being skipped.
+    report_empty: bool,
     /// The user's `NamedPipe` is gone; only pending writes still matter.
     dropped: bool,
     /// The handle was closed or given away: no kernel call may follow.
@@ -454,6 +457,7 @@ impl<Op: PartialEq> Engine<Op> {
             limits: Limits::default(),
             registered: false,
             read_ahead: true,
+            report_empty: false,
             dropped: false,
             closed: false,
             conn,
@@ -485,6 +489,14 @@ impl<Op: PartialEq> Engine<Op> {
     pub(crate) fn with_budget(mut self, budget: Budget) -> Self {
         self.budget = Some(budget);
         self
+    }
+
+    /// Whether a read that completes with no data — a zero-byte message,
+    /// which go-winio's `CloseWrite` sends as the end of one direction — is
+    /// handed out as one `Ok(0)` (`true`) or skipped (`false`, the default).
+    /// Reading goes on after it either way.
+    pub(crate) fn set_report_empty(&mut self, on: bool) {
+        self.report_empty = on;
     }
 
     /// The largest byte-mode read now.
@@ -849,6 +861,12 @@ impl<Op: PartialEq> Engine<Op> {
             return self.on_skipped_read(k, buf, outcome);
         }
         match verdict(OpKind::Read, outcome.error.as_ref()) {
+            Verdict::Done if buf.is_empty() && self.report_empty => {
+                // An empty message, reported: one `Ok(0)` for the reader,
+                // then reading goes on (`take_read` kicks the next read).
+                self.read = ReadState::Ready { buf, pos: 0 };
+                None
+            }
             Verdict::Done if buf.is_empty() => {
                 // An empty message (or an empty write on a byte pipe): not an
                 // end of file, and nothing to hand out. Read on.

@@ -409,6 +409,33 @@ fn empty_reads_are_skipped_not_end_of_file() {
 }
 
 #[test]
+fn empty_reads_are_one_ok_0_each_when_reported_and_reading_goes_on() {
+    for framing in [byte(), message()] {
+        let (mut e, mut k) = client(framing);
+        e.set_report_empty(true);
+        finish_read(&mut e, &mut k, b"ab", None);
+        assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 2);
+        // go-winio's CloseWrite: a zero-byte message.
+        finish_read(&mut e, &mut k, b"", None);
+        assert!(e.readiness().readable, "the empty message is news");
+        assert!(!e.at_end_of_file(), "not the pipe's end of file");
+        let mut out = vec![1, 2, 3];
+        assert_eq!(e.recv_msg(&mut k, &mut out).unwrap(), 0);
+        assert!(out.is_empty());
+        // Once: the next read waits for more, and more still comes.
+        assert_eq!(k.reads.len(), 1, "read again after the empty message");
+        assert!(would_block(e.read(&mut k, &mut [0; 8])));
+        finish_read(&mut e, &mut k, b"c", None);
+        assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 1);
+        // An empty read that finishes at once is reported too.
+        k.read_now = [Now::Done(Vec::new(), None)].into();
+        finish_read(&mut e, &mut k, b"d", None);
+        assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 1);
+        assert_eq!(e.read(&mut k, &mut [0; 8]).unwrap(), 0);
+    }
+}
+
+#[test]
 fn a_kernel_that_keeps_returning_nothing_does_not_hang() {
     let mut k = Fake {
         read_now: (0..5000).map(|_| Now::Done(Vec::new(), None)).collect(),

@@ -7,7 +7,9 @@ use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use windows_sys::Win32::Foundation::{ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT};
+use windows_sys::Win32::Foundation::{
+    ERROR_FILE_NOT_FOUND, ERROR_HANDLES_CLOSED, ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT,
+};
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
 use windows_sys::Win32::System::Pipes::{SetNamedPipeHandleState, WaitNamedPipeW};
@@ -36,11 +38,27 @@ pub(crate) struct ClientParams {
     pub(crate) security: *const SECURITY_ATTRIBUTES,
 }
 
+/// How long a busy wait that ended early pauses before it tries again.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Whether a busy wait that ended with `code` tries again (while its
+/// timeout lasts): every instance closed while it waited
+/// (`ERROR_HANDLES_CLOSED`, as Wine reports it), or the name gone for a
+/// moment (`ERROR_FILE_NOT_FOUND`: the server re-creating its instances).
+fn retry_busy_wait(code: Option<i32>) -> bool {
+    code == Some(ERROR_HANDLES_CLOSED as i32) || code == Some(ERROR_FILE_NOT_FOUND as i32)
+}
+
 /// Opens `addr` for overlapped I/O, waiting up to `busy_timeout` while every
-/// instance is busy.
+/// instance is busy. A wait that ends early (every instance closed, the
+/// name gone for a moment) tries again until the timeout; if the name is
+/// still missing then, that is the error.
 pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
     let name = wide(addr)?;
     let deadline = p.busy_timeout.map(|t| Instant::now() + t);
+    // Every instance was found busy once: the pipe exists, so its name
+    // missing later is a moment between instances.
+    let mut waited = false;
     loop {
         // SAFETY: `name` is NUL-terminated and outlives the call;
         // `p.security` is null or attributes the caller keeps valid for the
@@ -67,10 +85,15 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
                 }
                 return Ok(h);
             }
+            Err(e) if waited && retry_busy_wait(e.raw_os_error()) => match deadline {
+                Some(d) if Instant::now() < d => std::thread::sleep(RETRY_PAUSE),
+                _ => return Err(e),
+            },
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
                 let Some(deadline) = deadline else {
                     return Err(e);
                 };
+                waited = true;
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(timed_out());
@@ -85,8 +108,11 @@ pub(crate) fn open(addr: &OsStr, p: &ClientParams) -> io::Result<OwnedHandle> {
                     if e.raw_os_error() == Some(ERROR_SEM_TIMEOUT as i32) {
                         return Err(timed_out());
                     }
-                    // The server went away in between (NotFound), or another error.
-                    if e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32) {
+                    if retry_busy_wait(e.raw_os_error()) {
+                        // Ended early: race for an instance again (the
+                        // name's absence is judged there).
+                        std::thread::sleep(RETRY_PAUSE);
+                    } else if e.raw_os_error() != Some(ERROR_PIPE_BUSY as i32) {
                         return Err(e);
                     }
                 }

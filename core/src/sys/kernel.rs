@@ -363,6 +363,12 @@ impl<F: Front> Shared<F> {
         self.lock().linger = limit;
     }
 
+    /// Whether a read that completes with no data (a zero-byte message) is
+    /// handed out as one `Ok(0)` instead of being skipped.
+    pub fn set_report_empty_messages(self: &Arc<Self>, on: bool) {
+        self.with(|e, _| e.set_report_empty(on));
+    }
+
     /// The linger limit.
     pub fn linger(&self) -> Duration {
         self.lock().linger

@@ -9,6 +9,8 @@ pub(crate) mod pipe;
 pub(crate) mod port;
 pub(crate) mod reaper;
 pub(crate) mod security;
+pub(crate) mod stdio;
+pub(crate) mod tcp;
 
 use windows_sys::Win32::Foundation as w;
 

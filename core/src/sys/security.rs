@@ -157,10 +157,18 @@ pub(crate) fn current_user_sid() -> io::Result<String> {
 }
 
 fn process_user_sid() -> io::Result<String> {
+    // SAFETY: the current process's pseudo handle, valid for the call.
+    process_user(unsafe { GetCurrentProcess() })
+}
+
+/// The SID of the user process `process` runs as (its token's user). The
+/// handle needs `PROCESS_QUERY_LIMITED_INFORMATION` and must stay open for
+/// the call.
+pub(crate) fn process_user(process: HANDLE) -> io::Result<String> {
     let mut token: HANDLE = ptr::null_mut();
-    // SAFETY: the current process's pseudo handle; `token` receives a handle
-    // we own and close below.
-    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+    // SAFETY: a process handle the caller keeps open; `token` receives a
+    // handle we own and close below.
+    if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a handle just opened, closed once by OwnedHandle.

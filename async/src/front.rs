@@ -32,6 +32,7 @@ use named_pipes_core::Front;
 
 use crate::listener::PipeListener;
 use crate::named_pipe::NamedPipe;
+use crate::waiters::{Taken, Waiters};
 
 /// The async front, as the core's options know it: they make
 /// [`NamedPipe`]s and [`PipeListener`]s.
@@ -152,11 +153,11 @@ pub(crate) struct Wakers(Mutex<Slots>);
 #[derive(Debug, Default)]
 struct Slots {
     ready: Readiness,
-    /// The task waiting to read or receive.
-    read: Option<Waker>,
-    /// The task waiting to write, flush, shut down or connect (the engine
-    /// reports each of them as writable).
-    write: Option<Waker>,
+    /// The tasks waiting to read, receive or see the pipe readable.
+    read: Waiters,
+    /// The tasks waiting to write, flush, shut down, connect or see the
+    /// pipe writable (the engine reports each of them as writable).
+    write: Waiters,
 }
 
 /// Which side a task waits on.
@@ -185,27 +186,40 @@ impl Wakers {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores the task's waker for `side`, before the task tries the
-    /// operation: a readiness change after the store wakes it, so none is
-    /// lost between a failed try and the store. The waker it replaces is
-    /// dropped outside the lock.
+    /// Adds the task's waker to those waiting on `side`, before the task
+    /// tries the operation: a readiness change after the park wakes it, so
+    /// none is lost between a failed try and the park. Any number of tasks
+    /// may wait on the same side; each is woken when it turns ready.
     pub(crate) fn park(&self, side: Side, waker: &Waker) {
         let mut s = self.lock();
-        let slot = match side {
-            Side::Read => &mut s.read,
-            Side::Write => &mut s.write,
+        match side {
+            Side::Read => s.read.park(waker),
+            Side::Write => s.write.park(waker),
         };
-        if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            return;
+    }
+
+    /// Parks the task on `side` and returns the readiness as it is now
+    /// (after the park: a change later wakes the task).
+    pub(crate) fn park_and_get(&self, sides: [Option<Side>; 2], waker: &Waker) -> Readiness {
+        let mut s = self.lock();
+        for side in sides.into_iter().flatten() {
+            match side {
+                Side::Read => s.read.park(waker),
+                Side::Write => s.write.park(waker),
+            };
         }
-        let old = slot.replace(waker.clone());
-        drop(s);
-        drop(old);
+        s.ready
+    }
+
+    /// The readiness last reported (`try_read_buf`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn readiness(&self) -> Readiness {
+        self.lock().ready
     }
 
     /// Takes every stored waker (a dropped pipe: they are dropped by the
     /// caller, outside the pipe's lock).
-    pub(crate) fn take_all(&self) -> [Option<Waker>; 2] {
+    pub(crate) fn take_all(&self) -> [Taken; 2] {
         let mut s = self.lock();
         [s.read.take(), s.write.take()]
     }
@@ -223,18 +237,14 @@ impl Sink for AsyncSink {
     fn set_readiness(&self, r: Readiness) {
         let mut s = self.0.lock();
         let was = mem::replace(&mut s.ready, r);
-        let read = if r.readable && !was.readable {
-            s.read.take()
-        } else {
-            None
-        };
-        let write = if r.writable && !was.writable {
-            s.write.take()
-        } else {
-            None
-        };
+        let read = (r.readable && !was.readable).then(|| s.read.take());
+        let write = (r.writable && !was.writable).then(|| s.write.take());
         drop(s);
-        for w in read.into_iter().chain(write) {
+        for w in read
+            .into_iter()
+            .flatten()
+            .chain(write.into_iter().flatten())
+        {
             defer(w);
         }
     }

@@ -39,6 +39,15 @@ mod tokio_io {
                     NamedPipe::poll_write(&self, cx, buf)
                 }
 
+                /// Every buffer gathered into one write.
+                fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_write_vectored(&self, cx, bufs)
+                }
+
+                fn is_write_vectored(&self) -> bool {
+                    true
+                }
+
                 /// Ready once every accepted byte was handed to the kernel
                 /// (see [`NamedPipe::poll_flush`]).
                 fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -55,6 +64,48 @@ mod tokio_io {
     }
 
     impls!(NamedPipe, &NamedPipe);
+
+    impl AsyncRead for crate::OwnedReadHalf {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            read(self.as_pipe(), cx, buf)
+        }
+    }
+
+    /// The write half's flush and shutdown are the pipe's (see
+    /// [`NamedPipe::poll_flush`], [`NamedPipe::poll_shutdown`]).
+    impl AsyncWrite for crate::OwnedWriteHalf {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.as_pipe().poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.as_pipe().poll_write_vectored(cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.as_pipe().poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.as_pipe().poll_shutdown(cx)
+        }
+    }
 }
 
 #[cfg(feature = "futures-io")]
@@ -81,6 +132,12 @@ mod futures_io_impl {
                     NamedPipe::poll_write(&self, cx, buf)
                 }
 
+                /// Every buffer gathered into one write.
+                fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+                    NamedPipe::poll_write_vectored(&self, cx, bufs)
+                }
+
+
                 /// Ready once every accepted byte was handed to the kernel
                 /// (see [`NamedPipe::poll_flush`]).
                 fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -97,6 +154,44 @@ mod futures_io_impl {
     }
 
     impls!(NamedPipe, &NamedPipe);
+
+    impl AsyncRead for crate::OwnedReadHalf {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            self.as_pipe().poll_read(cx, buf)
+        }
+    }
+
+    /// The write half's flush and close are the pipe's (see
+    /// [`NamedPipe::poll_flush`], [`NamedPipe::poll_shutdown`]).
+    impl AsyncWrite for crate::OwnedWriteHalf {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.as_pipe().poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.as_pipe().poll_write_vectored(cx, bufs)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.as_pipe().poll_flush(cx)
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.as_pipe().poll_shutdown(cx)
+        }
+    }
 }
 
 #[cfg(feature = "futures-core")]

@@ -18,6 +18,14 @@
 //! ([`NamedPipe::info`], the process and session ids,
 //! [`NamedPipe::impersonate_client`]) are the core's.
 //!
+//! For code written against `tokio::net::windows::named_pipe`, the names
+//! are the same: [`NamedPipeServer`] and [`NamedPipeClient`] (both
+//! [`NamedPipe`]), [`ServerOptions`], [`ClientOptions`], [`PipeMode`],
+//! [`NamedPipe::ready`] (taking tokio's `Interest` with feature `tokio`),
+//! `readable`, `writable`, `try_read`, `try_write` and the rest; tokio's own
+//! `tests/net_named_pipe.rs` runs against this crate with only its import
+//! changed.
+//!
 //! [`PipeListener`] keeps instances listening and hands out connected
 //! pipes with `accept().await`; with feature `futures-core`, it is a
 //! `Stream` of them too.
@@ -40,6 +48,10 @@ mod named_pipe;
 mod open;
 #[cfg(windows)]
 mod peer;
+mod ready;
+#[cfg(windows)]
+mod split;
+mod waiters;
 
 #[cfg(windows)]
 pub use builders::{ClientOptions, ServerOptions};
@@ -48,7 +60,7 @@ pub use front::AsyncFront;
 #[cfg(windows)]
 pub use listener::{Accept, PipeListener, DEFAULT_PENDING};
 #[cfg(windows)]
-pub use named_pipe::{Connect, NamedPipe, RecvMsg};
+pub use named_pipe::{Connect, NamedPipe, ReadyFuture, RecvMsg};
 #[cfg(windows)]
 pub use named_pipes_core::{
     ImpersonationGuard, PipeEnd, PipeInfo, PipeMode, PipeOwner, SecurityDescriptor, DEFAULT_LINGER,
@@ -56,6 +68,20 @@ pub use named_pipes_core::{
 };
 #[cfg(windows)]
 pub use open::Open;
+pub use ready::{Interest, Ready};
+#[cfg(windows)]
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+
+/// tokio's name for a server instance: here both ends are a [`NamedPipe`]
+/// (on a client, `connect` resolves at once and `disconnect` fails with the
+/// OS error), so code written for `tokio::net::windows::named_pipe` keeps
+/// its type names.
+#[cfg(windows)]
+pub type NamedPipeServer = NamedPipe;
+
+/// tokio's name for a client: a [`NamedPipe`] (see [`NamedPipeServer`]).
+#[cfg(windows)]
+pub type NamedPipeClient = NamedPipe;
 
 /// The quick start of this crate's README, compiled for Windows as
 /// doc-tests (the repository's README is compiled by the mio front's, whose

@@ -5,7 +5,9 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
+use std::os::windows::io::{
+    AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, IntoRawHandle, OwnedHandle, RawHandle,
+};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -15,6 +17,7 @@ use std::time::Duration;
 use named_pipes_core::front::{PipeSpec, Shared};
 
 use crate::front::{self, AsyncFront, AsyncSink, Side, Wakers};
+use crate::{Interest, Ready};
 
 /// One end of a Windows named pipe, for any executor.
 ///
@@ -32,9 +35,16 @@ use crate::front::{self, AsyncFront, AsyncSink, Side, Wakers};
 /// internal buffer, and writes are copied into an internal buffer and
 /// handed to the kernel, so a write completes as soon as the data is
 /// accepted (see [`poll_flush`](NamedPipe::poll_flush)). Every method takes
-/// `&self`: one task may read while another writes. One task at a time may
-/// wait on each side (reading and receiving; writing, flushing, shutting
-/// down and connecting): a second one takes the first one's place.
+/// `&self`: one task may read while another writes, and any number of tasks
+/// may wait on the same side (reading, receiving, `readable`; writing,
+/// flushing, shutting down, connecting, `writable`): each is woken when the
+/// side turns ready, and those that find nothing left wait again.
+///
+/// tokio's readiness API is here too, with the same meaning:
+/// [`ready`](NamedPipe::ready), [`readable`](NamedPipe::readable),
+/// [`writable`](NamedPipe::writable), the `poll_*_ready` functions and the
+/// `try_*` methods, which never wait. [`into_split`](NamedPipe::into_split)
+/// gives owned halves, as tokio's TCP streams have.
 ///
 /// With feature `tokio`, `NamedPipe` and `&NamedPipe` implement tokio's
 /// `AsyncRead` and `AsyncWrite`; with feature `futures-io`, the traits of
@@ -91,11 +101,11 @@ impl NamedPipe {
 
     /// Makes sure the driver runs and this pipe is bound to it, its engine
     /// started (reading ahead, adopting a client that came early).
-    fn ready(&self) -> io::Result<()> {
+    fn bound(&self) -> io::Result<()> {
         self.ready_with(|s| s.start())
     }
 
-    /// [`ready`](NamedPipe::ready), starting the engine with `start` if
+    /// [`bound`](NamedPipe::bound), starting the engine with `start` if
     /// this is the pipe's first operation.
     fn ready_with(&self, start: impl FnOnce(&Arc<Shared<AsyncFront>>)) -> io::Result<()> {
         let driver = front::driver()?;
@@ -143,14 +153,14 @@ impl NamedPipe {
         side: Side,
         op: impl FnOnce(&Arc<Shared<AsyncFront>>) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
-        if let Err(e) = self.ready() {
+        if let Err(e) = self.bound() {
             return Poll::Ready(Err(e));
         }
         self.wakers.park(side, cx.waker());
         let r = op(&self.shared);
         front::wake_deferred();
         match r {
-            // The driver may have stopped after `ready` and woken the
+            // The driver may have stopped after `bound` and woken the
             // waiting tasks before this one parked: asked after the park,
             // it says so (it records why before it wakes anyone).
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => match front::driver() {
@@ -266,12 +276,8 @@ impl NamedPipe {
     /// An earlier failure of data already accepted, or the failure of this
     /// write; after a [shutdown](NamedPipe::poll_shutdown), `BrokenPipe`.
     pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.shut.load(Ordering::Acquire) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "write after shutdown: a named pipe has no half-close; \
-                 the pipe accepts writes again after disconnect and connect",
-            )));
+        if let Err(e) = self.check_not_shut() {
+            return Poll::Ready(Err(e));
         }
         self.step(cx, Side::Write, |s| s.write(buf))
     }
@@ -306,6 +312,277 @@ impl NamedPipe {
         r
     }
 
+    /// Waits until the pipe is ready for any of `interest` (tokio's
+    /// `Interest` converts into it with feature `tokio`) and says which.
+    /// Used with the `try_*` methods: wait, try, and wait again on
+    /// `WouldBlock`. Readiness may be spurious (another task took the data
+    /// or the room first): a `try_*` after it may still return
+    /// `WouldBlock`. Any number of tasks may wait on the same pipe, for the
+    /// same readiness or another; each is woken when it turns ready.
+    ///
+    /// Readable means a read returns at once: data, end of file, or an
+    /// error. Writable means a write is accepted (the write queue has room
+    /// and the pipe is connected), or an error waits. A server instance is
+    /// writable only once connected.
+    ///
+    /// # Errors
+    ///
+    /// Why the pipe cannot be driven (the handle is not a pipe opened for
+    /// overlapped I/O, or the completion port failed); `InvalidInput` for
+    /// an interest with neither readable nor writable (tokio's `PRIORITY`
+    /// or `ERROR` alone: a pipe has no such readiness).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use async_named_pipes::{ClientOptions, Interest};
+    /// use std::io;
+    ///
+    /// # async fn run() -> io::Result<()> {
+    /// let client = ClientOptions::new().open(r"\\.\pipe\async-named-pipes-doc-ready")?;
+    /// loop {
+    ///     let ready = client.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    ///     if ready.is_readable() {
+    ///         let mut buf = [0u8; 1024];
+    ///         match client.try_read(&mut buf) {
+    ///             Ok(0) => break,
+    ///             Ok(n) => println!("read {n} bytes"),
+    ///             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    ///     if ready.is_writable() {
+    ///         match client.try_write(b"hello") {
+    ///             Ok(n) => println!("wrote {n} bytes"),
+    ///             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ready(&self, interest: impl Into<Interest>) -> ReadyFuture<'_> {
+        ReadyFuture {
+            pipe: self,
+            interest: interest.into(),
+        }
+    }
+
+    /// Waits until the pipe is readable: `ready(Interest::READABLE)`
+    /// without the answer. Usually followed by [`try_read`](NamedPipe::try_read).
+    ///
+    /// # Errors
+    ///
+    /// As [`ready`](NamedPipe::ready).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.ready(Interest::READABLE).await.map(|_| ())
+    }
+
+    /// Waits until the pipe is writable: `ready(Interest::WRITABLE)`
+    /// without the answer. Usually followed by [`try_write`](NamedPipe::try_write).
+    ///
+    /// # Errors
+    ///
+    /// As [`ready`](NamedPipe::ready).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.ready(Interest::WRITABLE).await.map(|_| ())
+    }
+
+    /// [`ready`](NamedPipe::ready) as a poll function: `Ready` with the
+    /// readiness found (of `interest`), or `Pending` with the task woken
+    /// when any of it turns ready.
+    ///
+    /// # Errors
+    ///
+    /// As [`ready`](NamedPipe::ready).
+    pub fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<Ready>> {
+        if !interest.is_readable() && !interest.is_writable() {
+            // Only from tokio's other interests (priority, error), which
+            // would otherwise wait for ever.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a named pipe is ready for reading or writing: the interest has neither",
+            )));
+        }
+        if let Err(e) = self.bound() {
+            return Poll::Ready(Err(e));
+        }
+        if interest.is_readable() {
+            // Readable means data read ahead: a listener's quiet instance
+            // reads from now on.
+            self.shared.watch();
+            front::wake_deferred();
+        }
+        let sides = [
+            interest.is_readable().then_some(Side::Read),
+            interest.is_writable().then_some(Side::Write),
+        ];
+        let now = self.wakers.park_and_get(sides, cx.waker());
+        let readable = interest.is_readable() && now.readable;
+        let writable = interest.is_writable() && now.writable;
+        if readable || writable {
+            let read_closed = readable && self.shared.peer_gone();
+            let write_closed = writable && self.shut.load(Ordering::Acquire);
+            return Poll::Ready(Ok(Ready::new(
+                readable,
+                writable,
+                read_closed,
+                write_closed,
+            )));
+        }
+        // As in `step`: a driver that stopped before the park is reported.
+        match front::driver() {
+            Ok(_) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Polls for read readiness, as tokio's `poll_read_ready`: `Ready(Ok(()))`
+    /// once readable (possibly spuriously), else `Pending` with the task
+    /// woken when it turns readable. Any number of tasks may poll.
+    ///
+    /// # Errors
+    ///
+    /// As [`ready`](NamedPipe::ready).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(cx, Interest::READABLE).map_ok(|_| ())
+    }
+
+    /// Polls for write readiness, as tokio's `poll_write_ready` (see
+    /// [`poll_read_ready`](NamedPipe::poll_read_ready)).
+    ///
+    /// # Errors
+    ///
+    /// As [`ready`](NamedPipe::ready).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(cx, Interest::WRITABLE).map_ok(|_| ())
+    }
+
+    /// Reads what was read ahead into `buf`, without waiting: the bytes
+    /// read (at most one message's, in message read mode), `Ok(0)` at end
+    /// of file or for an empty `buf`.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing was read ahead yet (wait with
+    /// [`readable`](NamedPipe::readable)); the OS error of a failed read.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.bound()?;
+        let r = self.shared.read(buf);
+        front::wake_deferred();
+        r
+    }
+
+    /// [`try_read`](NamedPipe::try_read) into several buffers, filled in
+    /// turn (with bytes of one message at most).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_read`](NamedPipe::try_read).
+    pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        self.bound()?;
+        let r = self.shared.read_vectored(bufs);
+        front::wake_deferred();
+        r
+    }
+
+    /// [`try_read`](NamedPipe::try_read) into the spare capacity of `buf`,
+    /// advancing it by the bytes read (feature `tokio`, as tokio's
+    /// `try_read_buf`, for any `bytes::BufMut`).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_read`](NamedPipe::try_read).
+    #[cfg(feature = "tokio")]
+    pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        // The engine copies into an initialized slice (no `unsafe` in this
+        // crate's front): through a zeroed one of at most 64 KiB per call,
+        // made only once something is read ahead.
+        const AT_MOST: usize = 64 * 1024;
+        let len = buf.chunk_mut().len().min(AT_MOST);
+        if len == 0 {
+            return Ok(0);
+        }
+        self.bound()?;
+        if !self.wakers.readiness().readable {
+            // Nothing read ahead (as far as the last report says: at worst
+            // a spurious `WouldBlock`); a quiet pipe reads ahead from now on.
+            self.shared.watch();
+            front::wake_deferred();
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut tmp = vec![0u8; len];
+        let n = self.try_read(&mut tmp)?;
+        buf.put_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    /// Writes `buf` without waiting: copies what the write queue accepts
+    /// (byte mode; on a message-type pipe the whole buffer as one message,
+    /// or nothing) and hands it to the kernel; the number of bytes accepted.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is accepted now (wait with
+    /// [`writable`](NamedPipe::writable)); an earlier failure of data
+    /// already accepted, or this write's; `BrokenPipe` after a shutdown.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.check_not_shut()?;
+        self.bound()?;
+        let r = self.shared.write(buf);
+        front::wake_deferred();
+        r
+    }
+
+    /// [`try_write`](NamedPipe::try_write) of several buffers gathered
+    /// into one write (one message on a message-type pipe).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_write`](NamedPipe::try_write).
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.try_write(&gather(bufs))
+    }
+
+    /// [`poll_write`](NamedPipe::poll_write) of several buffers gathered
+    /// into one write (one message on a message-type pipe), for the
+    /// traits' `poll_write_vectored`.
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_write`](NamedPipe::poll_write).
+    pub fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write(cx, &gather(bufs))
+    }
+
+    fn check_not_shut(&self) -> io::Result<()> {
+        if self.shut.load(Ordering::Acquire) {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown: a named pipe has no half-close; \
+                 the pipe accepts writes again after disconnect and connect",
+            ));
+        }
+        Ok(())
+    }
+
     /// Takes the error of an operation that failed in the background: a
     /// connect, or a write of data already accepted.
     pub fn take_error(&self) -> Option<io::Error> {
@@ -327,6 +604,31 @@ impl NamedPipe {
     /// The linger limit (see [`set_linger`](NamedPipe::set_linger)).
     pub fn linger(&self) -> Duration {
         self.shared.linger()
+    }
+}
+
+/// The buffers of a vectored write as one.
+fn gather(bufs: &[io::IoSlice<'_>]) -> Vec<u8> {
+    let mut all = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
+    for b in bufs {
+        all.extend_from_slice(b);
+    }
+    all
+}
+
+/// The future of [`NamedPipe::ready`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct ReadyFuture<'a> {
+    pipe: &'a NamedPipe,
+    interest: Interest,
+}
+
+impl Future for ReadyFuture<'_> {
+    type Output = io::Result<Ready>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
+        self.pipe.poll_ready(cx, self.interest)
     }
 }
 
@@ -365,6 +667,71 @@ impl Future for RecvMsg<'_> {
 impl AsRawHandle for NamedPipe {
     fn as_raw_handle(&self) -> RawHandle {
         self.shared.raw()
+    }
+}
+
+impl AsHandle for NamedPipe {
+    /// The pipe's handle, for calls that only name it (`GetNamedPipeInfo`,
+    /// say). Overlapped I/O on it would have its completions delivered to
+    /// this crate's completion port: do none (see [`IntoRawHandle`]).
+    fn as_handle(&self) -> BorrowedHandle<'_> {
+        self.shared.as_handle()
+    }
+}
+
+/// How long giving up the handle waits for the kernel to finish the
+/// cancelled operations (they finish at once after `CancelIoEx`, as a rule).
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+impl From<NamedPipe> for OwnedHandle {
+    /// Gives the handle up, open and connected, as
+    /// [`into_raw_handle`](IntoRawHandle::into_raw_handle) does.
+    fn from(pipe: NamedPipe) -> OwnedHandle {
+        pipe.into_owned_handle()
+    }
+}
+
+impl IntoRawHandle for NamedPipe {
+    /// Gives the handle up, open and connected: the pipe's operations in
+    /// flight are cancelled (`CancelIoEx`), and the call waits until the
+    /// kernel has finished them (at most 1 s; they finish at once as a
+    /// rule), so that none of them reads or writes through the handle
+    /// afterwards. What the pipe held is dropped: data read ahead and not
+    /// yet read, and data accepted by writes and not yet handed to the
+    /// kernel (await [`poll_flush`](NamedPipe::poll_flush) first, and read
+    /// until `WouldBlock`, to keep nothing back). A read ahead that the
+    /// kernel finished before its cancel took its bytes out of the pipe:
+    /// they are lost too, so give a pipe up before anything it will read
+    /// was sent, or after the peer is known to have sent nothing more.
+    ///
+    /// The handle stays associated with this crate's completion port: a
+    /// Windows handle keeps its port for life. Blocking I/O on it is safe,
+    /// and so is overlapped I/O whose completions bypass the port: an
+    /// `OVERLAPPED` whose `hEvent` is an event handle with its low bit set
+    /// (the documented way to queue no completion packet); wait on that
+    /// event or `GetOverlappedResult`. Overlapped I/O with a clear low bit
+    /// (or `hEvent` null) queues its completion to this crate's port, whose
+    /// driver thread takes every packet's `OVERLAPPED` for one of its own
+    /// operations (it skips only packets without one): never do that. The
+    /// handle also keeps the notification modes set on it when it was
+    /// bound (byte read mode): `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` and
+    /// `FILE_SKIP_SET_EVENT_ON_HANDLE` (the handle itself is not signalled:
+    /// wait on the `OVERLAPPED`'s event, not on the handle). It cannot be
+    /// adopted again by this crate ([`From<OwnedHandle>`] fails on the first
+    /// operation: a handle is associated with a port once).
+    fn into_raw_handle(self) -> RawHandle {
+        self.into_owned_handle().into_raw_handle()
+    }
+}
+
+impl NamedPipe {
+    fn into_owned_handle(self) -> OwnedHandle {
+        let released = self.shared.release_owned(RELEASE_WAIT);
+        front::wake_deferred();
+        // Dropping `self` now finds the engine released: it closes nothing.
+        let (handle, _) = released
+            .expect("a live pipe's handle is open: only dropping or giving up the pipe closes it");
+        handle
     }
 }
 

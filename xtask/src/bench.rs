@@ -41,9 +41,11 @@ const ASYNC_BENCH: &str = "async_fronts";
 /// interprocess's tokio named pipes.
 const ASYNC_PEERS: [&str; 3] = ["ours-tokio", "tokio", "interprocess"];
 /// Its workloads, with the unit of their request counts.
-const ASYNC_WORKS: [(&str, &str); 5] = [
+const ASYNC_WORKS: [(&str, &str); 6] = [
     ("bulk", "per-MiB"),
     ("pingpong", "per-trip"),
+    // ours-tokio and tokio only: interprocess has no readiness API.
+    ("pingpong-ready", "per-trip"),
     ("many", "per-MiB"),
     ("accept2", "per-conn"),
     ("accept8", "per-conn"),

@@ -12,6 +12,10 @@
 //!
 //! Workloads as in `throughput`: bulk (64 MiB one way in 64 KiB writes,
 //! MB/s), pingpong (2,000 round trips of 100 bytes, µs per round trip),
+//! pingpong-ready (the same round trips written the readiness way of
+//! tokio's `test_named_pipe_multi_client_ready`: `writable()` then
+//! `try_write`, `readable()` then `try_read`, on `WouldBlock` wait again;
+//! `ours-tokio` and `tokio` only: interprocess has no readiness API),
 //! many (256 pipes at once, 1 MiB through each, aggregate MB/s), and
 //! accept2/accept8 (1,000 connections from 2 and 8 client threads, which
 //! open, read a one-byte greeting and close; `ours-tokio` is a
@@ -216,6 +220,101 @@ mod imp {
         secs
     }
 
+    /// One side of a ready-style round trip: the readiness API of either
+    /// peer (the same names on both), used as tokio's test uses it.
+    macro_rules! ready_io {
+        ($write:ident, $read:ident, $t:ty) => {
+            async fn $write(p: &$t, mut buf: &[u8]) {
+                while !buf.is_empty() {
+                    p.writable().await.expect("writable");
+                    match p.try_write(buf) {
+                        Ok(n) => buf = &buf[n..],
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => panic!("try_write: {e}"),
+                    }
+                }
+            }
+
+            async fn $read(p: &$t, buf: &mut [u8]) {
+                let mut at = 0;
+                while at < buf.len() {
+                    p.readable().await.expect("readable");
+                    match p.try_read(&mut buf[at..]) {
+                        Ok(0) => panic!("end of file"),
+                        Ok(n) => at += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => panic!("try_read: {e}"),
+                    }
+                }
+            }
+        };
+    }
+
+    ready_io!(ours_write, ours_read, async_named_pipes::NamedPipe);
+    ready_io!(tk_server_write, tk_server_read, tk::NamedPipeServer);
+    ready_io!(tk_client_write, tk_client_read, tk::NamedPipeClient);
+
+    /// The round trips of `ping_pong`, both ends the readiness way.
+    macro_rules! ready_trips {
+        ($server:expr, $client:expr, $trips:expr, $sw:ident, $sr:ident, $cw:ident, $cr:ident) => {{
+            let (server, client, trips) = ($server, $client, $trips);
+            let echo = tokio::spawn(async move {
+                let mut buf = [0u8; 100];
+                for _ in 0..trips {
+                    $sr(&server, &mut buf).await;
+                    $sw(&server, &buf).await;
+                }
+            });
+            let t = Instant::now();
+            let mut buf = [0u8; 100];
+            for i in 0..trips {
+                let msg = [i as u8; 100];
+                $cw(&client, &msg).await;
+                $cr(&client, &mut buf).await;
+                assert_eq!(buf, msg);
+            }
+            let secs = t.elapsed().as_secs_f64();
+            echo.await.expect("echo");
+            secs
+        }};
+    }
+
+    /// Seconds for `trips` round trips of 100 bytes, the readiness way.
+    async fn ping_pong_ready(peer: Peer, trips: usize) -> f64 {
+        let name = name();
+        match peer {
+            Peer::Async => {
+                let server = async_named_pipes::ServerOptions::new()
+                    .first_pipe_instance(true)
+                    .create(&name)
+                    .expect("server");
+                let client = async_named_pipes::ClientOptions::new()
+                    .open(&name)
+                    .expect("client");
+                server.connect().await.expect("connect");
+                ready_trips!(server, client, trips, ours_write, ours_read, ours_write, ours_read)
+            }
+            Peer::Tokio => {
+                let server = tk::ServerOptions::new()
+                    .first_pipe_instance(true)
+                    .create(&name)
+                    .expect("server");
+                let client = tk::ClientOptions::new().open(&name).expect("client");
+                server.connect().await.expect("connect");
+                ready_trips!(
+                    server,
+                    client,
+                    trips,
+                    tk_server_write,
+                    tk_server_read,
+                    tk_client_write,
+                    tk_client_read
+                )
+            }
+            Peer::Interprocess => unreachable!("interprocess has no readiness API"),
+        }
+    }
+
     /// Seconds for `conns` connections from `threads` client threads.
     async fn accept(peer: Peer, threads: usize, conns: usize) -> f64 {
         let name = name();
@@ -316,7 +415,21 @@ mod imp {
         figures: [Vec<f64>; 3],
     }
 
+    /// The peers with a readiness API (`pingpong-ready`).
+    const READY_PEERS: [Peer; 2] = [Peer::Async, Peer::Tokio];
+
     fn run<F: Future<Output = f64>>(
+        rt: &tokio::runtime::Runtime,
+        f: impl Fn(Peer) -> F,
+        rounds: usize,
+        to_figure: impl Fn(f64) -> f64,
+    ) -> [Vec<f64>; 3] {
+        run_of(&PEERS, rt, f, rounds, to_figure)
+    }
+
+    /// `run` for some of the peers: the others' figures stay empty.
+    fn run_of<F: Future<Output = f64>>(
+        peers: &[Peer],
         rt: &tokio::runtime::Runtime,
         f: impl Fn(Peer) -> F,
         rounds: usize,
@@ -325,8 +438,8 @@ mod imp {
         let mut out = [Vec::new(), Vec::new(), Vec::new()];
         for r in 0..rounds {
             // Each peer goes first in turn.
-            for k in 0..PEERS.len() {
-                let p = PEERS[(r + k) % PEERS.len()];
+            for k in 0..peers.len() {
+                let p = peers[(r + k) % peers.len()];
                 let secs = rt
                     .block_on(async { tokio::time::timeout(Duration::from_secs(600), f(p)).await });
                 let secs = secs.unwrap_or_else(|_| panic!("{}: no result after 600 s", p.tag()));
@@ -378,7 +491,7 @@ mod imp {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,many,accept2,accept8] [--trace ours-tokio|tokio|interprocess]"
+                        "usage: async_fronts [--quick] [--rounds N] [--only bulk,pingpong,pingpong-ready,many,accept2,accept8] [--trace ours-tokio|tokio|interprocess]"
                     );
                     return;
                 }
@@ -423,6 +536,11 @@ mod imp {
             };
             on("bulk", s.bulk / MIB, &|| rt.block_on(bulk(p, s.bulk)));
             on("pingpong", s.trips, &|| rt.block_on(ping_pong(p, s.trips)));
+            if READY_PEERS.contains(&p) {
+                on("pingpong-ready", s.trips, &|| {
+                    rt.block_on(ping_pong_ready(p, s.trips))
+                });
+            }
             on("many", s.pipes * s.per_pipe / MIB, &|| {
                 rt.block_on(many(p, s.pipes, s.per_pipe))
             });
@@ -445,6 +563,20 @@ mod imp {
                 what: "pingpong",
                 unit: "us",
                 figures: run(&rt, |p| ping_pong(p, s.trips), rounds, |t| t * 1e6 / trips),
+            });
+        }
+        if wants("pingpong-ready") {
+            let trips = s.trips as f64;
+            rows.push(Row {
+                what: "pingpong-ready",
+                unit: "us",
+                figures: run_of(
+                    &READY_PEERS,
+                    &rt,
+                    |p| ping_pong_ready(p, s.trips),
+                    rounds,
+                    |t| t * 1e6 / trips,
+                ),
             });
         }
         if wants("many") {
@@ -475,6 +607,11 @@ mod imp {
             let mut cells = String::new();
             let mut medians = [0.0; 3];
             for (k, p) in PEERS.into_iter().enumerate() {
+                if r.figures[k].is_empty() {
+                    cells.push_str(" - |");
+                    medians[k] = f64::NAN;
+                    continue;
+                }
                 let (lo, hi) = spread(&r.figures[k]);
                 let m = median(&mut r.figures[k]);
                 medians[k] = m;
@@ -487,12 +624,19 @@ mod imp {
                 ));
             }
             let [a, t, i] = medians;
+            let ratio = |x: f64, y: f64| {
+                if (x / y).is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}", x / y)
+                }
+            };
             println!(
-                "| {} | {} |{cells} {:.2} | {:.2} |",
+                "| {} | {} |{cells} {} | {} |",
                 r.what,
                 r.unit,
-                a / t,
-                a / i
+                ratio(a, t),
+                ratio(a, i)
             );
         }
         println!();

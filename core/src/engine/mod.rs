@@ -1046,6 +1046,28 @@ impl<Op: PartialEq> Engine<Op> {
         })
     }
 
+    /// `Read::read_vectored`: fills `dsts` in turn from the one ready buffer
+    /// (so never with bytes of two messages, as [`read`](Engine::read)).
+    pub(crate) fn read_vectored<K: Kernel<Op = Op>>(
+        &mut self,
+        k: &mut K,
+        dsts: &mut [io::IoSliceMut<'_>],
+    ) -> io::Result<usize> {
+        if dsts.iter().all(|d| d.is_empty()) {
+            return Ok(0);
+        }
+        self.take_read(k, |buf, pos| {
+            let mut n = 0;
+            for dst in dsts.iter_mut() {
+                let m = (buf.len() - *pos).min(dst.len());
+                dst[..m].copy_from_slice(&buf[*pos..*pos + m]);
+                *pos += m;
+                n += m;
+            }
+            n
+        })
+    }
+
     /// `NamedPipe::recv_msg`: the next whole message (message read mode), or
     /// everything buffered (byte mode), into `out`.
     pub(crate) fn recv_msg<K: Kernel<Op = Op>>(

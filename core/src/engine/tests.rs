@@ -513,6 +513,34 @@ fn read_never_returns_two_messages() {
 }
 
 #[test]
+fn read_vectored_fills_the_buffers_in_turn_from_one_message_only() {
+    let (mut e, mut k) = client(message());
+    // Nothing read yet, or only empty buffers: as `read`.
+    assert!(would_block(
+        e.read_vectored(&mut k, &mut [io::IoSliceMut::new(&mut [0; 4])])
+    ));
+    assert_eq!(e.read_vectored(&mut k, &mut []).unwrap(), 0);
+    finish_read(&mut e, &mut k, b"abcdef", None);
+    let (mut a, mut b, mut c) = ([0u8; 2], [0u8; 0], [0u8; 3]);
+    let mut bufs = [
+        io::IoSliceMut::new(&mut a),
+        io::IoSliceMut::new(&mut b),
+        io::IoSliceMut::new(&mut c),
+    ];
+    assert_eq!(e.read_vectored(&mut k, &mut bufs).unwrap(), 5);
+    assert_eq!((&a, &c), (b"ab", b"cde"));
+    // The rest of the message, then the next one: never both at once.
+    let mut d = [0u8; 16];
+    let mut e2 = [0u8; 16];
+    let mut bufs = [io::IoSliceMut::new(&mut d), io::IoSliceMut::new(&mut e2)];
+    assert_eq!(e.read_vectored(&mut k, &mut bufs).unwrap(), 1);
+    assert_eq!(d[0], b'f');
+    finish_read(&mut e, &mut k, b"next", None);
+    assert_eq!(e.read(&mut k, &mut d).unwrap(), 4);
+    assert_eq!(&d[..4], b"next");
+}
+
+#[test]
 fn recv_msg_after_a_partial_read_returns_the_rest() {
     let (mut e, mut k) = client(message());
     finish_read(&mut e, &mut k, b"abcdef", None);

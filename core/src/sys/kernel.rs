@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::windows::io::{AsRawHandle, IntoRawHandle, OwnedHandle, RawHandle};
+use std::os::windows::io::{AsRawHandle, BorrowedHandle, IntoRawHandle, OwnedHandle, RawHandle};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -252,6 +252,16 @@ impl<F: Front> Shared<F> {
     /// `WouldBlock` when nothing waits; the OS error of a failed read.
     pub fn read(self: &Arc<Self>, buf: &mut [u8]) -> io::Result<usize> {
         self.with(|e, k| e.read(k, buf))
+    }
+
+    /// Reads what was read ahead into `bufs`, in turn (bytes of one
+    /// message at most).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing waits; the OS error of a failed read.
+    pub fn read_vectored(self: &Arc<Self>, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        self.with(|e, k| e.read_vectored(k, bufs))
     }
 
     /// Receives the next whole message into `buf` (cleared first).
@@ -504,6 +514,48 @@ impl<F: Front> Shared<F> {
             Some(h) => h.into_raw_handle(),
             None => self.raw as RawHandle,
         }
+    }
+
+    /// Gives the handle up, as [`release`](Shared::release), and waits (at
+    /// most `wait`, polling every millisecond) until the kernel has finished
+    /// every operation cancelled on the way: from then on no operation of
+    /// the engine reads or writes through the handle. Their completions may
+    /// still reach the port the handle is associated with (for life), where
+    /// they find cells that are no longer tracked. `None` if the handle was
+    /// closed or given away already. Whether everything finished in time is
+    /// the second value.
+    pub fn release_owned(self: &Arc<Self>, wait: Duration) -> Option<(OwnedHandle, bool)> {
+        let (handle, pending) = {
+            let mut st = self.lock();
+            let (engine, mut k, _) = self.split(&mut st);
+            engine.release(&mut k);
+            let handle = k.handle.take()?;
+            let pending: Vec<Op<F>> = st.forgotten.iter().filter_map(WeakOp::upgrade).collect();
+            (handle, pending)
+        };
+        let deadline = Instant::now().checked_add(wait);
+        let done = loop {
+            if pending.iter().all(Op::kernel_done) {
+                break true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        Some((handle, done))
+    }
+
+    /// The handle, borrowed. A front calls it from its live pipe (`&self`):
+    /// the handle stays open until the pipe is dropped
+    /// ([`forsake`](Shared::forsake)) or gives it up
+    /// ([`release`](Shared::release)), both of which take the pipe by value.
+    pub fn as_handle(&self) -> BorrowedHandle<'_> {
+        // SAFETY: `raw` is the handle this `Shared` owns; the engine closes
+        // it only once the user's pipe was dropped or released, and a front
+        // borrows it only through a live pipe (see above), so it is open for
+        // the borrow's lifetime.
+        unsafe { BorrowedHandle::borrow_raw(self.raw()) }
     }
 
     /// A one-line account of the state, for a front pipe's `Debug`.

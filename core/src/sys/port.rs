@@ -227,7 +227,11 @@ fn drain<F: Front>(inner: &Inner, after_batch: fn()) {
                 // SAFETY: only handles of `F`'s pipes are associated with this
                 // port (`Driver::bind`), and the core posts nothing else to
                 // it: `ov` is the `OVERLAPPED` of an operation the core
-                // started for `F`, dequeued once, here.
+                // started for `F`, dequeued once, here. A handle given up
+                // (`Shared::release_owned`) stays associated for life: its
+                // new owner is told (the async front's `IntoRawHandle` docs)
+                // to start overlapped I/O on it only with an event whose low
+                // bit is set, which queues no packet here.
                 unsafe { complete::<F>(ov.cast()) }
             }));
         }

@@ -8,15 +8,24 @@
 //! their boundaries. See `pipe-relay --help`.
 
 mod cli;
+mod mux;
+#[cfg(windows)]
+mod mux_serve;
 #[cfg(windows)]
 mod pump;
 #[cfg(windows)]
 mod run;
+#[cfg(unix)]
+mod unix;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1)) {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if mux::args::is_mux(&raw) {
+        return mux_main(&raw);
+    }
+    let args = match cli::parse(raw) {
         Ok(a) => a,
         Err(u) => {
             eprintln!("pipe-relay: {u}");
@@ -25,7 +34,7 @@ fn main() -> ExitCode {
     };
     match args.mode {
         cli::Mode::Help => {
-            print!("{}", cli::HELP);
+            print!("{}{}", cli::HELP, mux::args::HELP);
             ExitCode::SUCCESS
         }
         cli::Mode::Version => {
@@ -75,4 +84,41 @@ fn relay(mode: cli::Mode, verbose: bool) -> ExitCode {
 fn relay(_: cli::Mode, _: bool) -> ExitCode {
     eprintln!("pipe-relay: Windows named pipes exist on Windows only");
     ExitCode::FAILURE
+}
+
+/// `unix-listen` (Linux) and `mux-serve` (the Windows side it starts).
+fn mux_main(raw: &[String]) -> ExitCode {
+    let mode = match mux::args::parse(raw) {
+        Ok(m) => m,
+        Err(u) => {
+            eprintln!("pipe-relay: {u}");
+            return ExitCode::from(2);
+        }
+    };
+    let r: Result<(), (u8, String)> = match mode {
+        #[cfg(windows)]
+        mux::args::MuxMode::Serve(s) => {
+            mux_serve::run(&s).map_err(|f| (u8::try_from(f.code).unwrap_or(1), f.message))
+        }
+        #[cfg(not(windows))]
+        mux::args::MuxMode::Serve(_) => Err((
+            1,
+            "mux-serve is the Windows side of unix-listen: it runs on Windows".into(),
+        )),
+        #[cfg(unix)]
+        mux::args::MuxMode::Unix(u) => unix::run(&u),
+        #[cfg(not(unix))]
+        mux::args::MuxMode::Unix(_) => Err((
+            1,
+            "unix-listen runs on Linux (in WSL), where it starts this program on the Windows side"
+                .into(),
+        )),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, m)) => {
+            eprintln!("pipe-relay: {m}");
+            ExitCode::from(code)
+        }
+    }
 }

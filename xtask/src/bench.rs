@@ -34,6 +34,9 @@ const WORKS: [(&str, &str); 5] = [
 const RELAY_BENCH: &str = "relay";
 const RELAY_PEERS: [&str; 2] = ["relay", "direct"];
 const RELAY_WORKS: [&str; 2] = ["relay-stdin", "relay-tcp"];
+/// The relay's request latency from Linux (run natively: its clients are
+/// Linux programs; it runs the Windows relay and server under Wine).
+const RPC_BENCH: &str = "relay_rpc";
 /// The async fronts' benchmark binary (async-named-pipes against tokio's and
 /// interprocess's named pipes, all on tokio).
 const ASYNC_BENCH: &str = "async_fronts";
@@ -63,7 +66,7 @@ const USAGE: &str = "\
 cargo xtask bench [--requests-only] [--bins B,...] [ARGS...]
   Counts the wineserver requests of one traced round per peer and workload,
   then runs the timed rounds. ARGS go to every benchmark binary (throughput,
-  accept, relay, async_fronts): --quick, --rounds N, --only W (throughput,
+  accept, relay, async_fronts, relay_rpc): --quick, --rounds N, --only W (throughput,
   async_fronts), --clients N (accept).
   --requests-only   only the request counts (a quick run)
   --bins B,...      only these benchmark binaries (e.g. --bins async_fronts)
@@ -288,7 +291,9 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
                     .next()
                     .map(|l| l.split(',').map(str::to_string).collect())
                     .unwrap_or_default();
-                let known = BENCHES.into_iter().chain([RELAY_BENCH, ASYNC_BENCH]);
+                let known = BENCHES
+                    .into_iter()
+                    .chain([RELAY_BENCH, ASYNC_BENCH, RPC_BENCH]);
                 if list.is_empty() || list.iter().any(|b| !known.clone().any(|k| k == b)) {
                     return Err(format!(
                         "--bins takes a comma-separated list of {}, not {list:?}",
@@ -370,6 +375,23 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         }
     }
 
+    if !requests_only && runs(RPC_BENCH) {
+        println!("\n==== {RPC_BENCH}: time (natively, from Linux)");
+        match rpc_bench(&w, &args) {
+            Ok((status, out)) => {
+                if !status.success() {
+                    failures.push(format!("the `{RPC_BENCH}` benchmark exited with {status}"));
+                }
+                figures.extend(
+                    out.lines()
+                        .filter(|l| l.starts_with("figure "))
+                        .map(str::to_string),
+                );
+            }
+            Err(e) => failures.push(format!("{RPC_BENCH}: {e}")),
+        }
+    }
+
     println!("\n==== wineserver requests");
     print!("{report}");
     println!("\n==== all figures");
@@ -381,6 +403,44 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+/// Builds and runs the request-latency benchmark natively: the Linux
+/// relay, the Windows relay and the Docker-like test server, in release mode.
+fn rpc_bench(w: &WinEnv, args: &[String]) -> Result<(std::process::ExitStatus, String)> {
+    let mut c = w.cargo("build", GNU);
+    c.args(["-p", RELAY, "--release", "--example", "http_pipe_server"]);
+    let status = c.status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("building the test server failed ({status})"));
+    }
+    let mut c = super::native(&["build", "--release", "-p", RELAY, "-p", BENCH]);
+    c.args(["--bin", RELAY, "--bin", RPC_BENCH]);
+    let status = c.status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("building {RPC_BENCH} natively failed ({status})"));
+    }
+    let native = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| w.root.join("target"), std::path::PathBuf::from)
+        .join("release");
+    let _server = w.wineserver();
+    let mut c = std::process::Command::new(native.join(RPC_BENCH));
+    c.arg("--relay-native")
+        .arg(native.join(RELAY))
+        .arg("--relay-exe")
+        .arg(relay_exe(w))
+        .arg("--server-exe")
+        .arg(
+            w.target_dir()
+                .join(GNU)
+                .join("release")
+                .join("examples")
+                .join("http_pipe_server.exe"),
+        )
+        .args(args)
+        .env("WINEPREFIX", &w.prefix)
+        .env("WINEDEBUG", "-all");
+    run_tee(c)
 }
 
 /// The relay program built for the benchmark, as the path Wine runs.

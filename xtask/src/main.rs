@@ -53,12 +53,15 @@ const BENCH: &str = "mio-named-pipes-bench";
 /// linker and Wine. A name without `/` is looked up on `PATH`. On Debian 12
 /// `wine64` alone brings no `wine`, `wineboot` or `wineserver` command: those
 /// come with the package `wine`.
-const NEED_ALWAYS: [Need; 5] = [
+const NEED_ALWAYS: [Need; 7] = [
     Need::new("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
     Need::new("wine", "wine"),
     Need::new("wineboot", "wine"),
     Need::new("wineserver", "wine"),
     Need::new("/usr/lib/wine/wine64", "wine64"),
+    // The Linux clients of the relay's Unix-socket tests and benchmark.
+    Need::new("socat", "socat"),
+    Need::new("curl", "curl"),
 ];
 /// Debian's Rust toolchain, used when rustup cannot install the Windows
 /// targets: the commands the Debian path runs and the std sources
@@ -848,6 +851,38 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             "{counts}; {} Wine limitations reported",
             limits.len()
         ))
+    })?;
+    step(steps, "relay unix-listen from Linux (Wine)", || {
+        // The Linux relay in front of the Windows relay and the Docker-like
+        // test server, both built here; the tests fail if they are missing.
+        let mut c = w.cargo("build", GNU);
+        c.args(["-p", RELAY, "--bin", RELAY, "--example", "http_pipe_server"]);
+        status_ok(c)?;
+        let _server = w.wineserver();
+        let dir = w.target_dir().join(GNU).join("debug");
+        let mut c = native(&[
+            "test",
+            "-p",
+            RELAY,
+            "--test",
+            "unix",
+            "--",
+            "--test-threads=2",
+        ]);
+        c.env("PIPE_RELAY_EXE", dir.join(format!("{RELAY}.exe")))
+            .env(
+                "PIPE_RELAY_TEST_SERVER",
+                dir.join("examples").join("http_pipe_server.exe"),
+            )
+            .env("PIPE_RELAY_REQUIRE_WINDOWS", "1")
+            .env("WINEPREFIX", &w.prefix)
+            .env("WINEDEBUG", "-all");
+        let (status, out) = run_tee(c)?;
+        let counts = TestCounts::parse(&out);
+        if !status.success() {
+            return Err(format!("exited with {status}; {counts}"));
+        }
+        Ok(counts.to_string())
     })?;
     compat::test_steps(steps, &w)
 }

@@ -84,6 +84,13 @@ pub type NamedPipeServer = NamedPipe;
 #[cfg(windows)]
 pub type NamedPipeClient = NamedPipe;
 
+/// The quick start of this crate's README, compiled for Windows as
+/// doc-tests (the repository's README is compiled by the mio front's, whose
+/// tests depend on this crate too).
+#[cfg(all(doctest, windows, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeQuickStart;
+
 // The migration guide's code, before and after, compiles.
 #[cfg(all(doctest, windows, feature = "tokio"))]
 #[doc = include_str!("../../docs/migrating-from-tokio.md")]

@@ -71,3 +71,11 @@ pub use named_pipes_core::{
 };
 #[cfg(all(windows, feature = "mio-06"))]
 pub use peer::{ImpersonationGuard, PipeEnd, PipeInfo};
+
+/// The quick starts of the repository's README (both fronts) and of this
+/// crate's README, compiled for Windows as doc-tests: a quick start that no
+/// longer builds fails the tests.
+#[cfg(all(doctest, windows, feature = "mio-06"))]
+#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
+struct ReadmeQuickStarts;

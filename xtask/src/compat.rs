@@ -766,7 +766,7 @@ fn tokio_tests_crate(dir: &Path, root: &Path, tokio: &Package) -> Result<PathBuf
 
 // ---------------------------------------------------------------- files
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -792,7 +792,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// A TOML basic string.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut q = String::from("\"");
     for c in s.chars() {
         match c {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod bench;
 mod compat;
 mod json;
+mod ready;
 mod summary;
 
 use summary::TestCounts;
@@ -95,6 +96,12 @@ fn main() {
             let w = setup(false)?;
             compat::test_steps(steps, &w)
         }),
+        "ready" => summarized("ready", |steps| {
+            let w = setup(false)?;
+            ready::workflow_step(steps, &w)?;
+            ready::msrv_step(steps, &w)?;
+            ready::package_step(steps, &w)
+        }),
         "demo" => demo(&rest),
         "bench" => bench::bench(&rest),
         "wine-run" => wine_run(&rest),
@@ -118,6 +125,9 @@ cargo xtask <command>
           the whole test suite under Wine, then mio-named-pipes 0.1.7's tests and
           parity-tokio-ipc 0.4.0's tests against this crate under Wine
   compat  only the last steps of `test`: 0.1.7's and parity-tokio-ipc's tests under Wine
+  ready   only the release steps of `test`: actionlint on the CI workflow (and its commands
+          documented), the MSRV claim (one rust-version, in the README), cargo package of the
+          published crates
   demo    run the examples under Wine: the echo server of each front, the async message client
   bench   run the benchmarks under Wine: wineserver requests of one traced round per
           peer, then timed rounds (--requests-only: the requests alone; --bins B,...:
@@ -165,6 +175,11 @@ fn setup(loud: bool) -> Result<WinEnv> {
     let prefix = root.join("target").join("wine");
     ensure_prefix(&prefix)?;
     ensure_shim(&root, &prefix)?;
+    // actionlint for the workflow step of `cargo xtask test` (which installs
+    // it itself where `setup` was not run); `demo` and `bench` need none.
+    if loud {
+        ready::ensure_actionlint(&root, &mut apt)?;
+    }
     if loud || apt.installed_any {
         println!(
             "xtask: ready to build for {GNU} with the {toolchain:?} toolchain; Wine prefix {}",
@@ -686,16 +701,23 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
     step(steps, "rustfmt --check", || {
         status_ok(native(&["fmt", "--all", "--", "--check"]))
     })?;
+    ready::workflow_step(steps, &w)?;
     step(steps, "clippy (native)", || {
         status_ok(native(&[
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
+            "-D",
+            "clippy::incompatible_msrv",
         ]))
     })?;
+    // Every clippy run denies `incompatible_msrv` (std items newer than the
+    // claimed `rust-version`) by name, so no `allow` can hide it: with the
+    // three runs below and the native one, for all targets and features.
     step(steps, "clippy (windows-gnu)", || {
         let mut c = w.cargo("clippy", GNU);
         c.args([
@@ -706,6 +728,8 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             "--",
             "-D",
             "warnings",
+            "-D",
+            "clippy::incompatible_msrv",
         ]);
         status_ok(c)?;
         // The front without its mio 0.6 integration must build too (the
@@ -723,6 +747,8 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             "--",
             "-D",
             "warnings",
+            "-D",
+            "clippy::incompatible_msrv",
         ]);
         status_ok(c)?;
         // The async front with its tokio and futures-io traits (and the
@@ -736,9 +762,12 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
             "--",
             "-D",
             "warnings",
+            "-D",
+            "clippy::incompatible_msrv",
         ]);
         status_ok(c)
     })?;
+    ready::msrv_step(steps, &w)?;
     step(steps, "native tests", || {
         let (status, out) = run_tee(native(&["test", "--workspace"]))?;
         let counts = TestCounts::parse(&out);
@@ -789,6 +818,7 @@ fn test_steps(steps: &mut Vec<Step>) -> Result<()> {
         .env("RUSTDOCFLAGS", "-D warnings");
         status_ok(c)
     })?;
+    ready::package_step(steps, &w)?;
     step(steps, "tests under Wine", || {
         let _server = w.wineserver();
         let mut c = w.cargo("test", GNU);

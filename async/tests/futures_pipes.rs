@@ -239,17 +239,12 @@ fn both_ends_write_all_flush_then_read_exact_4_mib_on_block_on() {
 
 #[test]
 fn an_open_dropped_after_one_poll_opens_no_client() {
-    use async_named_pipes::{ClientOptions, ServerOptions};
+    use async_named_pipes::ClientOptions;
     use futures_util::FutureExt;
     use std::time::{Duration, Instant};
 
     let name = util::name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .max_instances(1)
-        .create(&name)
-        .unwrap();
-    let first = ClientOptions::new().open(&name).unwrap();
+    let (server, first) = util::busy(&name);
     block_on(server.connect()).unwrap();
     let mut options = ClientOptions::new();
     options.busy_timeout(Some(Duration::MAX));

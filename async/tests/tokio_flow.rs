@@ -405,12 +405,7 @@ async fn the_linger_deadline_moves_while_a_slow_reader_makes_progress() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_busy_timeout_too_large_for_the_clock_waits_for_ever() {
     let name = name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .max_instances(1)
-        .create(&name)
-        .unwrap();
-    let first = ClientOptions::new().open(&name).unwrap();
+    let (server, first) = util::busy(&name);
     within("connect", server.connect()).await.unwrap();
     let mut options = ClientOptions::new();
     options.busy_timeout(Some(Duration::MAX));
@@ -442,12 +437,7 @@ async fn a_busy_timeout_too_large_for_the_clock_waits_for_ever() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_dropped_open_opens_no_client_after_the_drop() {
     let name = name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .max_instances(1)
-        .create(&name)
-        .unwrap();
-    let first = ClientOptions::new().open(&name).unwrap();
+    let (server, first) = util::busy(&name);
     within("connect", server.connect()).await.unwrap();
     // An open that waits for the one busy instance, dropped under a timeout.
     let mut options = ClientOptions::new();

@@ -536,12 +536,7 @@ fn runtime_shut_down_mid_transfer() {
 #[tokio::test(flavor = "current_thread")]
 async fn open_waits_for_a_busy_pipe_without_blocking_the_thread() {
     let name = name();
-    let server = ServerOptions::new()
-        .first_pipe_instance(true)
-        .max_instances(1)
-        .create(&name)
-        .unwrap();
-    let first = ClientOptions::new().open(&name).unwrap();
+    let (server, first) = util::busy(&name);
     within("connect", server.connect()).await.unwrap();
     // Every instance is busy: without a timeout the open fails at once.
     let e = NamedPipe::open(&ClientOptions::new(), &name)

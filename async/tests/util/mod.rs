@@ -58,6 +58,19 @@ impl Rng {
     }
 }
 
+/// A name's one and only instance (`max_instances(1)`) and the client
+/// opened on it (the server not yet connected: await `connect`); another
+/// client finds the pipe busy until this one leaves.
+pub fn busy(name: &str) -> (NamedPipe, NamedPipe) {
+    let server = ServerOptions::new()
+        .first_pipe_instance(true)
+        .max_instances(1)
+        .create(name)
+        .expect("create the only server instance");
+    let client = ClientOptions::new().open(name).expect("open the client");
+    (server, client)
+}
+
 /// A server instance and a client opened on it (the server not yet
 /// connected: await `connect`).
 pub fn pair(mode: PipeMode) -> (NamedPipe, NamedPipe) {
